@@ -1,0 +1,313 @@
+"""``oscdyn.compile``: a system and an integrator become a batched recurrent module."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from itertools import chain
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import Tensor, nn
+
+from . import backends
+from .integrators import Integrator, get
+from .systems.base import SecondOrderSystem
+from .systems.operators import Diagonal
+
+__all__ = ["compile", "OscillatorRNN", "StabilityWarning"]
+
+
+class StabilityWarning(UserWarning):
+    """``dt`` is beyond an explicit scheme's stability limit for the system."""
+
+
+def _positive_dt(dt: Tensor | float, units: int) -> Tensor:
+    value = torch.as_tensor(dt)
+    if not value.is_floating_point():
+        value = value.to(torch.get_default_dtype())
+    if value.ndim > 1 or (value.ndim == 1 and value.numel() not in (1, units)):
+        raise ValueError(
+            f"dt must be a float or a per-unit tensor of shape ({units},), "
+            f"got shape {tuple(value.shape)}"
+        )
+    if not torch.isfinite(value).all() or (value <= 0).any():
+        raise ValueError(f"dt must be positive and finite, got {dt}")
+    return value.detach().clone().reshape(-1) if value.ndim == 1 else value.detach().clone()
+
+
+class OscillatorRNN(nn.Module):
+    """A second-order system discretized by an integrator: a recurrent module.
+
+    Call it like ``torch.nn.RNN(batch_first=True)``::
+
+        y_seq, (y_T, v_T) = rnn(u)                      # u: (batch, time, input)
+        y_seq, state = rnn(None, state=(y0, v0), steps=1000)
+
+    ``y_seq`` has shape ``(batch, time, units)``: the positions after each step. With
+    ``batch_first=False`` inputs and outputs are ``(time, batch, ...)``. The input sample
+    ``u[:, k]`` is held over step ``k``, from ``t = k dt`` to ``(k + 1) dt``. The module
+    runs in the dtype and on the device of its parameters (``.double()``, ``.cuda()``).
+    """
+
+    def __init__(
+        self,
+        system: SecondOrderSystem,
+        integrator: str | Integrator,
+        dt: Tensor | float,
+        backend: str = "eager",
+        learn_dt: bool = False,
+        batch_first: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(system, SecondOrderSystem):
+            raise TypeError(f"system must be a SecondOrderSystem, got {type(system).__name__}")
+        self.system = system
+        self.integrator = get(integrator)
+        self.integrator.check(system)
+        self.batch_first = batch_first
+        dt_value = _positive_dt(dt, system.state_size)
+        if dt_value.ndim == 1 and not _independent_units(system):
+            raise ValueError(
+                "a per-unit dt needs independent units (Diagonal or no stiffness and damping); "
+                f"{type(system).__name__} has stiffness {type(system.stiffness).__name__} and "
+                f"damping {type(system.damping).__name__}"
+            )
+        dt_value = dt_value.to(self._reference().dtype)
+        if learn_dt:
+            self.log_dt = nn.Parameter(dt_value.log())
+        else:
+            self.register_buffer("fixed_dt", dt_value)
+        self._warn_if_unstable()
+        self.backend_name = backend
+        self.backend = backends.get(backend, self)
+
+    @property
+    def dt(self) -> Tensor:
+        """The step (time units): a 0-d tensor or per unit ``(units,)``."""
+        return self.log_dt.exp() if hasattr(self, "log_dt") else self.fixed_dt
+
+    def step_size(self) -> Tensor | float:
+        """The step as the integrators take it: a float when fixed and scalar, else a tensor."""
+        dt = self.dt
+        if dt.ndim == 0 and not dt.requires_grad:
+            return float(dt)
+        return dt
+
+    def forward(
+        self,
+        u: Tensor | None = None,
+        state: tuple[Tensor, Tensor] | None = None,
+        steps: int | None = None,
+        check_finite: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Run the recurrence. Returns ``(y_seq, (y_T, v_T))``.
+
+        Args:
+            u: inputs ``(batch, time, input_size)`` (``(time, batch, input_size)`` if not
+                ``batch_first``), or ``None`` for free evolution over ``steps``.
+            state: ``(y0, v0)``, each ``(batch, units)``; zeros if ``None``.
+            steps: the number of steps when ``u`` is ``None``.
+            check_finite: raise if ``u`` or ``state`` holds NaN or infinity (costs a sync).
+        """
+        u, y, v, steps = self._validate(u, state, steps, check_finite)
+        y_seq, _, final = self.backend.run(self, u, y, v, steps)
+        if not self.batch_first:
+            y_seq = y_seq.transpose(0, 1)
+        return y_seq, final
+
+    def trajectory(
+        self,
+        u: Tensor | None = None,
+        state: tuple[Tensor, Tensor] | None = None,
+        steps: int | None = None,
+    ) -> xr.Dataset:
+        """Simulate without gradients and return an ``xarray.Dataset``.
+
+        Dims ``(batch, time, unit)``; ``time`` in the system's time units, starting with the
+        initial state at 0 (``steps + 1`` samples). Variables ``position``, ``velocity`` and,
+        where the system defines one, ``energy`` ``(batch, time)``. Attrs name the system,
+        integrator, backend and ``dt``.
+        """
+        with torch.no_grad():
+            u, y0, v0, steps = self._validate(u, state, steps, check_finite=False)
+            y_seq, v_seq, _ = self.backend.run(self, u, y0, v0, steps, keep_velocity=True)
+            positions = torch.cat([y0[:, None], y_seq], 1)
+            velocities = torch.cat([v0[:, None], v_seq], 1)
+            data = {
+                "position": (("batch", "time", "unit"), positions.cpu().numpy()),
+                "velocity": (("batch", "time", "unit"), velocities.cpu().numpy()),
+            }
+            if self.system.has_energy:
+                energy = self.system.energy(positions, velocities)
+                data["energy"] = (("batch", "time"), energy.cpu().numpy())
+        dt = self.dt.detach().cpu().numpy()
+        steps_axis = np.arange(steps + 1)
+        time = steps_axis * float(dt) if dt.ndim == 0 else steps_axis
+        dataset = xr.Dataset(
+            data,
+            coords={
+                "batch": np.arange(positions.shape[0]),
+                "time": time,
+                "unit": np.arange(positions.shape[2]),
+            },
+            attrs={
+                "system": type(self.system).__name__,
+                "integrator": self.integrator.name,
+                "backend": self.backend.name,
+                "dt": dt.tolist(),
+                "time_units": "system time units" if dt.ndim == 0 else "steps (per-unit dt)",
+            },
+        )
+        return dataset
+
+    def _validate(
+        self,
+        u: Tensor | None,
+        state: tuple[Tensor, Tensor] | None,
+        steps: int | None,
+        check_finite: bool,
+    ) -> tuple[Tensor | None, Tensor, Tensor, int]:
+        reference = self._reference()
+        units, inputs = self.system.state_size, self.system.input_size
+        batch = None
+        if u is not None:
+            _check_tensor(u, "u", reference)
+            if u.ndim != 3 or u.shape[-1] != inputs:
+                layout = "(batch, time, input)" if self.batch_first else "(time, batch, input)"
+                raise ValueError(
+                    f"u must have shape {layout} with input={inputs} for "
+                    f"{type(self.system).__name__}, got {tuple(u.shape)}"
+                )
+            if not self.batch_first:
+                u = u.transpose(0, 1)
+            batch = u.shape[0]
+            if steps is not None and steps != u.shape[1]:
+                raise ValueError(f"steps={steps} disagrees with u's length {u.shape[1]}")
+            steps = u.shape[1]
+            if inputs == 0:
+                u = None
+        elif steps is None:
+            raise ValueError("give u (batch, time, input) or steps= for free evolution")
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if inputs > 0 and u is None:
+            raise ValueError(
+                f"{type(self.system).__name__} takes {inputs} input(s): u (batch, time, "
+                f"{inputs}) is required"
+            )
+        if state is None:
+            if batch is None:
+                raise ValueError("state=(y0, v0) is required for free evolution (u is None)")
+            y = torch.zeros(batch, units, dtype=reference.dtype, device=reference.device)
+            v = torch.zeros_like(y)
+        else:
+            if not (isinstance(state, (tuple, list)) and len(state) == 2):
+                raise TypeError("state must be a pair (y0, v0)")
+            y, v = state
+            for name, value in (("state[0] (y0)", y), ("state[1] (v0)", v)):
+                _check_tensor(value, name, reference)
+                if (
+                    value.ndim != 2
+                    or value.shape[1] != units
+                    or (batch is not None and value.shape[0] != batch)
+                ):
+                    expected = f"({'batch' if batch is None else batch}, {units})"
+                    raise ValueError(f"{name} must have shape {expected}, got {tuple(value.shape)}")
+            if y.shape != v.shape:
+                raise ValueError(f"y0 {tuple(y.shape)} and v0 {tuple(v.shape)} differ in shape")
+        if check_finite:
+            for name, value in (("u", u), ("y0", y), ("v0", v)):
+                if value is not None and not torch.isfinite(value).all():
+                    raise ValueError(f"{name} contains NaN or infinite values")
+        return u, y, v, steps
+
+    def _warn_if_unstable(self) -> None:
+        limit = self.integrator.stability_limit
+        omega = self.system.max_frequency()
+        if limit is None or math.isinf(limit) or not omega:
+            return
+        dt = self.dt.detach()
+        stiffness = self.system.stiffness
+        if dt.ndim == 1 and isinstance(stiffness, Diagonal):
+            unit_omega = stiffness.eigenvalues().detach().clamp(min=0).sqrt()
+            product = float((unit_omega * dt).max())
+        else:
+            product = omega * float(dt.max())
+        if product < limit:
+            return
+        name, system = self.integrator.name, type(self.system).__name__
+        if limit == 0:
+            message = (
+                f"'{name}' is unstable for undamped oscillation at every dt > 0 (it amplifies "
+                f"each step by sqrt(1 + (omega dt)^2); here omega_max*dt = {product:.3g} for "
+                f"{system}): stability limit omega*dt < 0"
+            )
+        else:
+            message = (
+                f"dt = {dt.max().item():.4g} is beyond the stability limit of '{name}' for "
+                f"{system}: it needs omega*dt < {limit:.4g}, i.e. dt < {limit / omega:.4g} at "
+                f"the largest frequency omega_max = {omega:.4g}; here omega_max*dt = {product:.3g}"
+            )
+        warnings.warn(message, StabilityWarning, stacklevel=3)
+
+    def _reference(self) -> Tensor:
+        tensors = chain(self.system.parameters(), self.system.buffers())
+        reference = next((t for t in tensors if t.is_floating_point()), None)
+        if reference is None:
+            return torch.empty(0)
+        return reference
+
+    def extra_repr(self) -> str:
+        dt = self.dt.detach()
+        dt_text = f"{float(dt):.4g}" if dt.ndim == 0 else f"per-unit {tuple(dt.shape)}"
+        return (
+            f"integrator={self.integrator.name}, dt={dt_text}, backend={self.backend.name}, "
+            f"learn_dt={hasattr(self, 'log_dt')}"
+        )
+
+
+def _independent_units(system: SecondOrderSystem) -> bool:
+    return all(op is None or isinstance(op, Diagonal) for op in (system.stiffness, system.damping))
+
+
+def _check_tensor(value: object, name: str, reference: Tensor) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dtype != reference.dtype:
+        raise TypeError(
+            f"{name} has dtype {value.dtype} but the model is {reference.dtype}; "
+            f"convert one (e.g. {name}.to({reference.dtype}) or model.to({value.dtype}))"
+        )
+    if value.device != reference.device:
+        raise ValueError(
+            f"{name} is on {value.device} but the model is on {reference.device}; "
+            f"move one (e.g. {name}.to('{reference.device}'))"
+        )
+
+
+def compile(  # noqa: A001 - the public name of DESIGN.md
+    system: SecondOrderSystem,
+    integrator: str | Integrator,
+    dt: Tensor | float,
+    backend: str = "eager",
+    learn_dt: bool = False,
+    batch_first: bool = True,
+) -> OscillatorRNN:
+    """Discretize ``system`` with ``integrator`` at step ``dt`` into an :class:`OscillatorRNN`.
+
+    Args:
+        system: a :class:`~oscdyn.systems.SecondOrderSystem`.
+        integrator: a registered name (``oscdyn.integrators.available()``, or
+            ``"torchdiffeq:<method>"``) or an :class:`~oscdyn.integrators.Integrator`.
+        dt: the step in the system's time units: a float, or a per-unit tensor
+            ``(units,)`` for systems with independent units.
+        backend: ``"eager"`` (the reference loop) or ``"auto"`` (see ``oscdyn.backends``).
+        learn_dt: make ``dt`` a trainable parameter (stored as ``log dt``, so it stays > 0).
+        batch_first: ``(batch, time, ...)`` tensors (True) or ``(time, batch, ...)``.
+
+    Warns :class:`StabilityWarning` when ``dt`` is beyond an explicit scheme's stability
+    limit at the system's largest linear frequency.
+    """
+    return OscillatorRNN(system, integrator, dt, backend, learn_dt, batch_first)

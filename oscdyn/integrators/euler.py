@@ -1,0 +1,36 @@
+"""Explicit (forward) Euler on the first-order form ``(y, v)' = (v, a(y, v, u, t))``.
+
+First order; amplifies every undamped oscillation by ``sqrt(1 + (omega h)^2)`` per step, so
+it is unstable for ``y'' = -omega^2 y`` at every ``h > 0``. Kept as the contrast case.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import Tensor
+
+from ..systems.base import SecondOrderSystem
+from .base import Integrator
+from .registry import register
+
+__all__ = ["Euler"]
+
+
+@register
+class Euler(Integrator):
+    name: ClassVar[str] = "euler"
+    order: ClassVar[int] = 1
+    stability_limit: ClassVar[float] = 0.0
+
+    def step(
+        self,
+        system: SecondOrderSystem,
+        y: Tensor,
+        v: Tensor,
+        u: Tensor | None,
+        t: Tensor | float,
+        h: Tensor | float,
+        cache: Any = None,
+    ) -> tuple[Tensor, Tensor]:
+        return y + h * v, v + h * system.acceleration(y, v, u, t)
