@@ -7,7 +7,7 @@ y_seq, (y_T, v_T) = rnn(None, state=(y0, v0), steps=1000)
 """
 
 from . import backends, integrators, systems
-from .compile import OscillatorRNN, StabilityWarning, compile
+from .compile import OscillatorRNN, StabilityWarning, StackedOscillatorRNN, compile
 from .integrators import Integrator
 from .systems import SecondOrderSystem
 
@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "compile",
     "OscillatorRNN",
+    "StackedOscillatorRNN",
     "StabilityWarning",
     "SecondOrderSystem",
     "Integrator",

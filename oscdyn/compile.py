@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from itertools import chain
 
 import numpy as np
@@ -15,8 +16,9 @@ from . import backends
 from .integrators import Integrator, get
 from .systems.base import SecondOrderSystem
 from .systems.operators import Diagonal
+from .systems.stack import SystemStack
 
-__all__ = ["compile", "OscillatorRNN", "StabilityWarning"]
+__all__ = ["compile", "OscillatorRNN", "StackedOscillatorRNN", "StabilityWarning"]
 
 
 class StabilityWarning(UserWarning):
@@ -68,11 +70,17 @@ class OscillatorRNN(nn.Module):
         self.integrator.check(system)
         self.batch_first = batch_first
         dt_value = _positive_dt(dt, system.state_size)
-        if dt_value.ndim == 1 and not _independent_units(system):
+        per_unit = dt_value.ndim == 1 or system.step_scale() is not None
+        if per_unit and not _independent_units(system):
             raise ValueError(
                 "a per-unit dt needs independent units (Diagonal or no stiffness and damping); "
                 f"{type(system).__name__} has stiffness {type(system.stiffness).__name__} and "
                 f"damping {type(system.damping).__name__}"
+            )
+        if per_unit and not self.integrator.per_unit_step:
+            raise ValueError(
+                f"integrator '{self.integrator.name}' needs one scalar step, but "
+                f"{type(system).__name__} steps each unit by its own dt"
             )
         dt_value = dt_value.to(self._reference().dtype)
         if learn_dt:
@@ -91,6 +99,9 @@ class OscillatorRNN(nn.Module):
     def step_size(self) -> Tensor | float:
         """The step as the integrators take it: a float when fixed and scalar, else a tensor."""
         dt = self.dt
+        scale = self.system.step_scale()
+        if scale is not None:
+            return dt * scale
         if dt.ndim == 0 and not dt.requires_grad:
             return float(dt)
         return dt
@@ -113,6 +124,7 @@ class OscillatorRNN(nn.Module):
         """
         u, y, v, steps = self._validate(u, state, steps, check_finite)
         y_seq, _, final = self.backend.run(self, u, y, v, steps)
+        y_seq = self.system.readout(y_seq, u)
         if not self.batch_first:
             y_seq = y_seq.transpose(0, 1)
         return y_seq, final
@@ -228,7 +240,7 @@ class OscillatorRNN(nn.Module):
         omega = self.system.max_frequency()
         if limit is None or math.isinf(limit) or not omega:
             return
-        dt = self.dt.detach()
+        dt = torch.as_tensor(self.step_size()).detach()
         stiffness = self.system.stiffness
         if dt.ndim == 1 and isinstance(stiffness, Diagonal):
             unit_omega = stiffness.eigenvalues().detach().clamp(min=0).sqrt()
@@ -287,18 +299,105 @@ def _check_tensor(value: object, name: str, reference: Tensor) -> None:
         )
 
 
+class StackedOscillatorRNN(nn.Module):
+    """A compiled :class:`~oscdyn.systems.SystemStack`: one :class:`OscillatorRNN` per layer.
+
+    ``y_seq, (y_T, v_T) = rnn(u)``: ``y_seq`` is the last layer's output sequence and
+    ``y_T``, ``v_T`` have shape ``(num_layers, batch, units)`` (as ``torch.nn.RNN``'s ``h_n``).
+    ``state`` takes the same layout.
+    """
+
+    def __init__(
+        self,
+        stack: SystemStack,
+        integrator: str | Integrator,
+        dt: Tensor | float | Sequence[float],
+        backend: str = "eager",
+        learn_dt: bool = False,
+        batch_first: bool = True,
+    ) -> None:
+        super().__init__()
+        steps = list(dt) if isinstance(dt, (list, tuple)) else [dt] * len(stack)
+        if len(steps) != len(stack):
+            raise ValueError(f"dt must be one step or {len(stack)} (one per layer), got {dt}")
+        self.stack = stack
+        self.batch_first = batch_first
+        self.layers = nn.ModuleList(
+            OscillatorRNN(layer, integrator, step, backend, learn_dt, batch_first=True)
+            for layer, step in zip(stack.layers, steps, strict=True)
+        )
+
+    def forward(
+        self,
+        u: Tensor | None = None,
+        state: tuple[Tensor, Tensor] | None = None,
+        steps: int | None = None,
+        check_finite: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Run the layers in turn; shapes as :meth:`OscillatorRNN.forward`, states stacked."""
+        if u is not None and not self.batch_first:
+            u = u.transpose(0, 1)
+        states = self._layer_states(state)
+        finals = []
+        x = u
+        for layer, layer_state in zip(self.layers, states, strict=True):
+            x, final = layer(x, layer_state, steps, check_finite)
+            finals.append(final)
+        y_final = torch.stack([y for y, _ in finals])
+        v_final = torch.stack([v for _, v in finals])
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        return x, (y_final, v_final)
+
+    def trajectory(
+        self,
+        u: Tensor | None = None,
+        state: tuple[Tensor, Tensor] | None = None,
+        steps: int | None = None,
+    ) -> xr.Dataset:
+        """Every layer's trajectory (see :meth:`OscillatorRNN.trajectory`), along dim ``layer``."""
+        if u is not None and not self.batch_first:
+            u = u.transpose(0, 1)
+        datasets = []
+        x = u
+        for layer, layer_state in zip(self.layers, self._layer_states(state), strict=True):
+            dataset = layer.trajectory(x, layer_state, steps)
+            datasets.append(dataset)
+            reference = layer._reference()
+            positions = torch.as_tensor(dataset.position.values[:, 1:], device=reference.device)
+            with torch.no_grad():
+                x = layer.system.readout(positions.to(reference.dtype), x)
+        return xr.concat(datasets, dim="layer", combine_attrs="drop_conflicts")
+
+    def _layer_states(
+        self, state: tuple[Tensor, Tensor] | None
+    ) -> list[tuple[Tensor, Tensor] | None]:
+        if state is None:
+            return [None] * len(self.layers)
+        y0, v0 = state
+        if y0.ndim != 3 or y0.shape[0] != len(self.layers) or v0.shape != y0.shape:
+            raise ValueError(
+                f"state must be (y0, v0), each (num_layers={len(self.layers)}, batch, units); "
+                f"got {tuple(y0.shape)} and {tuple(v0.shape)}"
+            )
+        return [(y0[k], v0[k]) for k in range(len(self.layers))]
+
+
 def compile(  # noqa: A001 - the public name of DESIGN.md
-    system: SecondOrderSystem,
+    system: SecondOrderSystem | SystemStack,
     integrator: str | Integrator,
-    dt: Tensor | float,
+    dt: Tensor | float | Sequence[float],
     backend: str = "eager",
     learn_dt: bool = False,
     batch_first: bool = True,
-) -> OscillatorRNN:
+) -> OscillatorRNN | StackedOscillatorRNN:
     """Discretize ``system`` with ``integrator`` at step ``dt`` into an :class:`OscillatorRNN`.
 
+    A :class:`~oscdyn.systems.SystemStack` (e.g. a multi-layer ``UnICORNN``) becomes a
+    :class:`StackedOscillatorRNN`, with ``dt`` one step or one per layer.
+
     Args:
-        system: a :class:`~oscdyn.systems.SecondOrderSystem`.
+        system: a :class:`~oscdyn.systems.SecondOrderSystem` or a ``SystemStack``.
         integrator: a registered name (``oscdyn.integrators.available()``, or
             ``"torchdiffeq:<method>"``) or an :class:`~oscdyn.integrators.Integrator`.
         dt: the step in the system's time units: a float, or a per-unit tensor
@@ -310,4 +409,6 @@ def compile(  # noqa: A001 - the public name of DESIGN.md
     Warns :class:`StabilityWarning` when ``dt`` is beyond an explicit scheme's stability
     limit at the system's largest linear frequency.
     """
+    if isinstance(system, SystemStack):
+        return StackedOscillatorRNN(system, integrator, dt, backend, learn_dt, batch_first)
     return OscillatorRNN(system, integrator, dt, backend, learn_dt, batch_first)

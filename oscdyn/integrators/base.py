@@ -22,7 +22,8 @@ class Integrator(ABC):
       velocity (see :meth:`is_reversible_for`);
     * ``stability_limit``: largest ``omega * h`` for which the undamped oscillator
       ``y'' = -omega^2 y`` stays bounded (``inf``: unconditionally stable; ``0``: never);
-    * ``needs``: operators the system must have (``"stiffness"``, ``"damping"``).
+    * ``needs``: operators the system must have (``"stiffness"``, ``"damping"``);
+    * ``per_unit_step``: accepts a per-unit step ``h`` of shape ``(units,)``.
 
     ``h`` is a float or a tensor broadcastable to the state (a per-unit step). ``u`` is the
     input of the step, held constant over it, or ``None``. Shapes: ``y, v`` ``(batch, units)``.
@@ -34,6 +35,7 @@ class Integrator(ABC):
     reversible: ClassVar[bool] = False
     stability_limit: ClassVar[float | None] = None
     needs: ClassVar[tuple[str, ...]] = ()
+    per_unit_step: ClassVar[bool] = True
 
     def check(self, system: SecondOrderSystem) -> None:
         """Raise ``ValueError`` if this scheme cannot run ``system``, saying why."""

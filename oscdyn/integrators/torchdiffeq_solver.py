@@ -27,6 +27,7 @@ class TorchDiffEq(Integrator):
 
     name: ClassVar[str] = "torchdiffeq"
     order: ClassVar[int | None] = None
+    per_unit_step: ClassVar[bool] = False
 
     def __init__(
         self,

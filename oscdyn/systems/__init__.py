@@ -2,10 +2,16 @@
 
 from .base import SecondOrderSystem
 from .chain import OscillatorChain
+from .cornn import CoRNN
 from .duffing import Duffing
+from .hamiltonian_rnn import HamiltonianRNN
 from .harmonic import HarmonicOscillator
+from .lattice import LatticeOscillators
+from .linear_oscillators import LinearOscillators
 from .operators import Circulant, Dense, Diagonal, LinearFlow, Operator
 from .pendulum import Pendulum
+from .stack import SystemStack
+from .unicornn import UnICORNN, UnICORNNLayer
 from .van_der_pol import VanDerPol
 
 __all__ = [
@@ -20,4 +26,11 @@ __all__ = [
     "Duffing",
     "VanDerPol",
     "Pendulum",
+    "SystemStack",
+    "CoRNN",
+    "UnICORNN",
+    "UnICORNNLayer",
+    "LinearOscillators",
+    "LatticeOscillators",
+    "HamiltonianRNN",
 ]

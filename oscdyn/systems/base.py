@@ -121,6 +121,25 @@ class SecondOrderSystem(nn.Module):
             energy = energy + self.stiffness.energy(y)
         return energy
 
+    @property
+    def output_size(self) -> int:
+        """Size of :meth:`readout`'s output (``state_size`` unless a subclass maps it)."""
+        return self.state_size
+
+    def readout(self, positions: Tensor, u: Tensor | None) -> Tensor:
+        """The model's output from the positions ``(batch, time, state_size)`` and inputs.
+
+        Applied once to the whole sequence after the recurrence. Default: the positions.
+        """
+        return positions
+
+    def step_scale(self) -> Tensor | None:
+        """A per-unit factor ``(state_size,)`` on the compiled step ``dt``, or ``None``.
+
+        For models that learn each unit's time step (UnICORNN's ``sigmoid(c)``).
+        """
+        return None
+
     def max_frequency(self) -> float | None:
         """Largest linear angular frequency ``sqrt(lambda_max(K))`` (rad per time unit).
 

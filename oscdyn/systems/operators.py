@@ -258,7 +258,12 @@ class Diagonal(Operator):
         if size < 1:
             raise ValueError(f"size must be positive, got {size}")
         self.size = int(size)
-        _store(self, "values", values, trainable)
+        _store(self, "diagonal", values, trainable)
+
+    @property
+    def values(self) -> Tensor:
+        """The diagonal (a scalar for a uniform operator); stored as ``diagonal``."""
+        return self.diagonal
 
     def apply(self, y: Tensor) -> Tensor:
         return y * self.values
@@ -333,6 +338,8 @@ class Circulant(Operator):
     ``shape`` is the lattice, ``(n,)`` or ``(rows, cols)``; units are the flattened lattice.
     The FFT diagonalises ``K``: eigenvalues are the real FFT of the stencil wrapped onto
     the lattice. Damping for the modal flow is ``None``, uniform, or a ``Circulant``.
+    With ``nonnegative=True`` negative eigenvalues are clipped to zero (``K`` stays positive
+    semi-definite while a trainable stencil is fitted, as LinOSS does with ``relu``).
     """
 
     def __init__(
@@ -340,6 +347,7 @@ class Circulant(Operator):
         stencil: Tensor | Sequence,
         shape: int | Sequence[int],
         trainable: bool = True,
+        nonnegative: bool = False,
     ) -> None:
         super().__init__()
         stencil = as_float_tensor(stencil, "stencil")
@@ -355,6 +363,7 @@ class Circulant(Operator):
             raise ValueError(f"shape must be positive, got {shape}")
         self.shape = shape
         self.size = math.prod(shape)
+        self.nonnegative = nonnegative
         offsets = [torch.arange(k) - k // 2 for k in stencil.shape]
         grids = torch.meshgrid(*offsets, indexing="ij")
         flat = torch.zeros_like(grids[0])
@@ -373,11 +382,14 @@ class Circulant(Operator):
     def modal_eigenvalues(self) -> Tensor:
         """Eigenvalues on the half-spectrum grid of ``rfftn`` (shape ``shape[:-1] + (n//2+1,)``)."""
         dims = tuple(range(-len(self.shape), 0))
-        return torch.fft.rfftn(self.generator(), dim=dims).real
+        return self._clip(torch.fft.rfftn(self.generator(), dim=dims).real)
 
     def eigenvalues(self) -> Tensor:
         dims = tuple(range(-len(self.shape), 0))
-        return torch.fft.fftn(self.generator(), dim=dims).real.reshape(-1)
+        return self._clip(torch.fft.fftn(self.generator(), dim=dims).real.reshape(-1))
+
+    def _clip(self, eigenvalues: Tensor) -> Tensor:
+        return eigenvalues.clamp(min=0) if self.nonnegative else eigenvalues
 
     def to_dense(self) -> Tensor:
         eye = torch.eye(self.size, dtype=self.stencil.dtype, device=self.stencil.device)
@@ -416,7 +428,7 @@ class Circulant(Operator):
         return ModalFlow(coefficients, self._to_modes, self._from_modes)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}"
+        return f"shape={self.shape}, nonnegative={self.nonnegative}"
 
 
 def damping_operator(damping: Tensor | float, size: int) -> Diagonal | None:

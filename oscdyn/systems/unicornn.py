@@ -1,0 +1,77 @@
+"""UnICORNN: undamped independent controlled oscillatory RNN (Rusch & Mishra, ICML 2021)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .base import SecondOrderSystem
+from .operators import Diagonal
+from .stack import SystemStack
+
+__all__ = ["UnICORNN", "UnICORNNLayer"]
+
+
+class UnICORNNLayer(SecondOrderSystem):
+    """One UnICORNN layer: ``y'' = -alpha y - tanh(w * y + V u + b)``, units independent.
+
+    Each unit ``i`` steps by ``h_i = dt * sigmoid(c_i)`` (:meth:`step_scale`), ``c`` learned.
+    With ``symplectic_euler`` one step is the paper's (eq. 3) and the released kernel's::
+
+        z <- z - h * (tanh(w * y + V u + b) + alpha * y)
+        y <- y + h * z
+
+    The force does not read ``z``, so the step is symplectic and exactly reversible (the
+    released backward rebuilds states this way). Initialisation as released: ``w ~ U(0, 1)``,
+    ``c ~ U(-0.1, 0.1)``, ``V`` Kaiming-uniform (``a = 8``), ``b = 0``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, alpha: float = 30.65) -> None:
+        super().__init__(state_size=hidden_size, input_size=input_size)
+        self.stiffness = Diagonal(alpha, size=hidden_size, trainable=False)
+        self.input_map = nn.Linear(input_size, hidden_size)
+        self.recurrent_weight = nn.Parameter(torch.empty(hidden_size).uniform_(0.0, 1.0))
+        self.step_logit = nn.Parameter(torch.empty(hidden_size).uniform_(-0.1, 0.1))
+        nn.init.kaiming_uniform_(self.input_map.weight, a=8, mode="fan_in")
+        nn.init.zeros_(self.input_map.bias)
+
+    @property
+    def alpha(self) -> float:
+        return float(self.stiffness.values)
+
+    def step_scale(self) -> Tensor:
+        return torch.sigmoid(self.step_logit)
+
+    def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
+        drive = self.input_map.bias if u is None else self.input_map(u)
+        return -torch.tanh(self.recurrent_weight * y + drive)
+
+
+class UnICORNN(SystemStack):
+    """A stack of ``num_layers`` :class:`UnICORNNLayer` s, each reading the positions of the
+    one below through its own ``nn.Linear`` (the released ``DIs``).
+
+    T. K. Rusch and S. Mishra, "UnICORNN: A recurrent model for learning very long time
+    dependencies", ICML 2021 (github.com/tk-rusch/unicornn). The paper's scheme is
+    ``symplectic_euler``; ``dt`` given to ``oscdyn.compile`` is the base step that
+    ``sigmoid(c)`` scales per unit. Published settings (psMNIST, released defaults):
+    hidden 256, 3 layers, dt 0.19, alpha 30.65, Adam lr 0.00251, batch 32.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        alpha: float | Sequence[float] = 30.65,
+    ) -> None:
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        alphas = [alpha] * num_layers if isinstance(alpha, (int, float)) else list(alpha)
+        if len(alphas) != num_layers:
+            raise ValueError(f"alpha must be a float or {num_layers} floats, got {alpha}")
+        sizes = [input_size] + [hidden_size] * (num_layers - 1)
+        layers = [UnICORNNLayer(i, hidden_size, a) for i, a in zip(sizes, alphas, strict=True)]
+        super().__init__(layers)
