@@ -26,7 +26,8 @@ class StabilityWarning(UserWarning):
 
 
 def _positive_dt(dt: Tensor | float, units: int) -> Tensor:
-    value = torch.as_tensor(dt)
+    # a Python number stays float64 until cast to the model's dtype (no rounding to float32)
+    value = dt if isinstance(dt, Tensor) else torch.as_tensor(dt, dtype=torch.float64)
     if not value.is_floating_point():
         value = value.to(torch.get_default_dtype())
     if value.ndim > 1 or (value.ndim == 1 and value.numel() not in (1, units)):
@@ -123,7 +124,8 @@ class OscillatorRNN(nn.Module):
             check_finite: raise if ``u`` or ``state`` holds NaN or infinity (costs a sync).
         """
         u, y, v, steps = self._validate(u, state, steps, check_finite)
-        y_seq, _, final = self.backend.run(self, u, y, v, steps)
+        encoded = None if u is None else self.system.encode_input(u)
+        y_seq, _, final = self.backend.run(self, encoded, y, v, steps)
         y_seq = self.system.readout(y_seq, u)
         if not self.batch_first:
             y_seq = y_seq.transpose(0, 1)
@@ -144,7 +146,8 @@ class OscillatorRNN(nn.Module):
         """
         with torch.no_grad():
             u, y0, v0, steps = self._validate(u, state, steps, check_finite=False)
-            y_seq, v_seq, _ = self.backend.run(self, u, y0, v0, steps, keep_velocity=True)
+            encoded = None if u is None else self.system.encode_input(u)
+            y_seq, v_seq, _ = self.backend.run(self, encoded, y0, v0, steps, keep_velocity=True)
             positions = torch.cat([y0[:, None], y_seq], 1)
             velocities = torch.cat([v0[:, None], v_seq], 1)
             data = {

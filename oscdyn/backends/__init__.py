@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from .base import Backend
 from .eager import Eager
+from .fused import Fused
 
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
 
-__all__ = ["Backend", "Eager", "available", "get"]
+__all__ = ["Backend", "Eager", "Fused", "available", "get"]
 
-_BACKENDS: dict[str, type[Backend]] = {Eager.name: Eager}
+_BACKENDS: dict[str, type[Backend]] = {Eager.name: Eager, Fused.name: Fused}
 _PREFERENCE = [Eager.name]
 
 

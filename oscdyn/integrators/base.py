@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor
 
 from ..systems.base import SecondOrderSystem
@@ -80,6 +81,35 @@ class Integrator(ABC):
         """Given the state at ``t + h``, return the state at ``t`` that :meth:`step` came from."""
         raise NotImplementedError(f"integrator '{self.name}' is not reversible")
 
+    def state_vjp(
+        self,
+        system: SecondOrderSystem,
+        y: Tensor,
+        v: Tensor,
+        u: Tensor | None,
+        t: Tensor | float,
+        h: Tensor | float,
+        cache: Any,
+        grad_y: Tensor,
+        grad_v: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """Pull the cotangent ``(grad_y, grad_v)`` of the step's output back to ``(y, v)``.
+
+        The step starts at ``(y, v)``; the backward sweep of the ``fused`` backend calls this
+        once per step. This default differentiates :meth:`step` with autograd; schemes
+        override it with the closed form (which calls ``system.force_vjp``).
+        """
+        with torch.enable_grad():
+            y_in = y.detach().requires_grad_()
+            v_in = v.detach().requires_grad_()
+            y_out, v_out = self.step(system, y_in, v_in, u, t, h, cache)
+            grads = torch.autograd.grad(
+                (y_out, v_out), (y_in, v_in), (grad_y, grad_v), allow_unused=True
+            )
+        return tuple(  # type: ignore[return-value]
+            torch.zeros_like(x) if g is None else g for g, x in zip(grads, (y, v), strict=True)
+        )
+
     def _require_reversible(self, system: SecondOrderSystem) -> None:
         if not self.is_reversible_for(system):
             raise ValueError(
@@ -106,6 +136,27 @@ class Integrator(ABC):
 def solve_damping(system: SecondOrderSystem, x: Tensor, s: Tensor | float) -> Tensor:
     """``(I + s D)^{-1} x``: the implicit damping solve (``x`` itself without damping)."""
     return x if system.damping is None else system.damping.solve_shifted(x, s)
+
+
+def pull_back_kick(
+    system: SecondOrderSystem,
+    y: Tensor,
+    v: Tensor,
+    u: Tensor | None,
+    t: Tensor | float,
+    grad_kick: Tensor,
+    include_stiffness: bool,
+    include_damping: bool,
+) -> tuple[Tensor, Tensor]:
+    """Cotangents on ``(y, v)`` of a kick ``-K y - D v + F`` (parts as flagged) read at ``g``."""
+    grad_y, grad_v = system.force_vjp(y, v, u, t, grad_kick)
+    if grad_v is None:
+        grad_v = torch.zeros_like(v)
+    if include_stiffness and system.stiffness is not None:
+        grad_y = grad_y - system.stiffness.apply(grad_kick)
+    if include_damping and system.damping is not None:
+        grad_v = grad_v - system.damping.apply(grad_kick)
+    return grad_y, grad_v
 
 
 def closing_half_kick(

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from ..systems.base import SecondOrderSystem
-from .base import Integrator
+from .base import Integrator, pull_back_kick
 from .registry import register
 
 __all__ = ["Euler"]
@@ -34,3 +34,18 @@ class Euler(Integrator):
         cache: Any = None,
     ) -> tuple[Tensor, Tensor]:
         return y + h * v, v + h * system.acceleration(y, v, u, t)
+
+    def state_vjp(
+        self,
+        system: SecondOrderSystem,
+        y: Tensor,
+        v: Tensor,
+        u: Tensor | None,
+        t: Tensor | float,
+        h: Tensor | float,
+        cache: Any,
+        grad_y: Tensor,
+        grad_v: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        kick_y, kick_v = pull_back_kick(system, y, v, u, t, h * grad_v, True, True)
+        return grad_y + kick_y, h * grad_y + grad_v + kick_v

@@ -41,6 +41,10 @@ class LinearFlows:
     def backward(self) -> LinearFlow:
         return self.system.stiffness.flow(-self.h, self.system.damping)
 
+    @cached_property
+    def forward_transpose(self) -> LinearFlow:
+        return self.forward.transpose()
+
 
 @register
 class Exponential(Integrator):
@@ -80,6 +84,31 @@ class Exponential(Integrator):
         self._require_reversible(system)
         flow = (cache or self.prepare(system, h)).backward
         return self._advance(system, flow, y, v, u, t + h, -h)
+
+    def state_vjp(
+        self,
+        system: SecondOrderSystem,
+        y: Tensor,
+        v: Tensor,
+        u: Tensor | None,
+        t: Tensor | float,
+        h: Tensor | float,
+        cache: LinearFlows | None,
+        grad_y: Tensor,
+        grad_v: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        if system.velocity_dependent_force:
+            return super().state_vjp(system, y, v, u, t, h, cache, grad_y, grad_v)
+        flows = cache or self.prepare(system, h)
+        if not system.position_dependent_force:
+            return flows.forward_transpose(grad_y, grad_v)
+        half = 0.5 * h
+        v_half = v + half * system.force(y, v, u, t)
+        y_next, v_flowed = flows.forward(y, v_half)
+        end_y, _ = system.force_vjp(y_next, v_flowed, u, t + h, half * grad_v)
+        grad_y_flowed, grad_v_half = flows.forward_transpose(grad_y + end_y, grad_v)
+        start_y, _ = system.force_vjp(y, v, u, t, half * grad_v_half)
+        return grad_y_flowed + start_y, grad_v_half
 
     @staticmethod
     def _advance(

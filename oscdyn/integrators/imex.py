@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from ..systems.base import SecondOrderSystem
-from .base import Integrator, solve_damping
+from .base import Integrator, pull_back_kick, solve_damping
 from .registry import register
 
 __all__ = ["IMEX"]
@@ -55,3 +55,19 @@ class IMEX(Integrator):
         damped = v if system.damping is None else v + h * system.damping.apply(v)
         v_prev = damped - h * system.acceleration(y_prev, v, u, t, include_damping=False)
         return y_prev, v_prev
+
+    def state_vjp(
+        self,
+        system: SecondOrderSystem,
+        y: Tensor,
+        v: Tensor,
+        u: Tensor | None,
+        t: Tensor | float,
+        h: Tensor | float,
+        cache: Any,
+        grad_y: Tensor,
+        grad_v: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        grad_kicked = solve_damping(system, grad_v + h * grad_y, h)
+        kick_y, kick_v = pull_back_kick(system, y, v, u, t, h * grad_kicked, True, False)
+        return grad_y + kick_y, grad_kicked + kick_v

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from ..systems.base import SecondOrderSystem
-from .base import Integrator, closing_half_kick
+from .base import Integrator, closing_half_kick, pull_back_kick, solve_damping
 from .registry import register
 
 __all__ = ["Leapfrog"]
@@ -56,3 +56,27 @@ class Leapfrog(Integrator):
         # a symmetric method: stepping back by -h from t + h undoes the step
         self._require_reversible(system)
         return self.step(system, y, v, u, t + h, -h, cache)
+
+    def state_vjp(
+        self,
+        system: SecondOrderSystem,
+        y: Tensor,
+        v: Tensor,
+        u: Tensor | None,
+        t: Tensor | float,
+        h: Tensor | float,
+        cache: Any,
+        grad_y: Tensor,
+        grad_v: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        if system.velocity_dependent_force:
+            return super().state_vjp(system, y, v, u, t, h, cache, grad_y, grad_v)
+        half = 0.5 * h
+        v_half = v + half * system.acceleration(y, v, u, t)
+        y_next = y + h * v_half
+        grad_kicked = solve_damping(system, grad_v, half)
+        end_y, _ = pull_back_kick(system, y_next, v_half, u, t + h, half * grad_kicked, True, False)
+        grad_y_next = grad_y + end_y
+        grad_v_half = grad_kicked + h * grad_y_next
+        start_y, start_v = pull_back_kick(system, y, v, u, t, half * grad_v_half, True, True)
+        return grad_y_next + start_y, grad_v_half + start_v

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from ..systems.base import SecondOrderSystem
-from .base import Integrator, solve_damping
+from .base import Integrator, pull_back_kick, solve_damping
 from .registry import register
 
 __all__ = ["SymplecticEuler"]
@@ -54,3 +54,20 @@ class SymplecticEuler(Integrator):
         y_prev = y - h * v
         undamped = v - h * system.acceleration(y_prev, v, u, t, include_damping=False)
         return y_prev, solve_damping(system, undamped, -h)
+
+    def state_vjp(
+        self,
+        system: SecondOrderSystem,
+        y: Tensor,
+        v: Tensor,
+        u: Tensor | None,
+        t: Tensor | float,
+        h: Tensor | float,
+        cache: Any,
+        grad_y: Tensor,
+        grad_v: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        grad_v_next = grad_v + h * grad_y
+        grad_kick = h * grad_v_next
+        kick_y, kick_v = pull_back_kick(system, y, v, u, t, grad_kick, True, True)
+        return grad_y + kick_y, grad_v_next + kick_v

@@ -80,9 +80,41 @@ class SecondOrderSystem(nn.Module):
             return 0.0
         return u @ self.input_gain.T
 
+    def encode_input(self, u: Tensor) -> Tensor:
+        """Map the input sequence ``(batch, time, input_size)`` to what :meth:`force` reads.
+
+        Called once per forward pass on the whole sequence, so an input projection
+        ``V u + b`` is one large matrix product instead of one per step; ``force`` then
+        receives ``encode_input(u)[:, k]`` as its ``u``. Default: ``u`` unchanged.
+        """
+        return u
+
     def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
         """The force ``F(y, v, u, t)``, shape ``(batch, state_size)``. Default: ``B u``."""
         return torch.zeros_like(y) + self.drive(u)
+
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        """``(J_y^T g, J_v^T g)`` for ``J = dF/d(y, v)``, ``g = cotangent``; ``None`` for ``v``
+        when the force does not read it.
+
+        Used by the ``fused`` backend's backward sweep. This default differentiates
+        :meth:`force` with autograd; systems override it with the closed form for speed.
+        """
+        if not (self.position_dependent_force or self.velocity_dependent_force):
+            return torch.zeros_like(y), None
+        with torch.enable_grad():
+            y_in = y.detach().requires_grad_()
+            v_in = v.detach().requires_grad_(self.velocity_dependent_force)
+            inputs = [y_in, v_in] if self.velocity_dependent_force else [y_in]
+            grads = torch.autograd.grad(
+                self.force(y_in, v_in, u, t), inputs, cotangent, allow_unused=True
+            )
+        grad_y = torch.zeros_like(y) if grads[0] is None else grads[0]
+        if not self.velocity_dependent_force:
+            return grad_y, None
+        return grad_y, torch.zeros_like(v) if grads[1] is None else grads[1]
 
     def potential(self, y: Tensor) -> Tensor:
         """``V(y)`` with ``F = -grad V`` for the undriven force, shape ``(batch,)``.

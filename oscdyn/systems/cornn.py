@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import SecondOrderSystem
@@ -54,7 +55,25 @@ class CoRNN(SecondOrderSystem):
     def epsilon(self) -> float:
         return float(self.damping.values)
 
+    def encode_input(self, u: Tensor) -> Tensor:
+        """``V u + b``: the input columns of ``i2h`` and its bias, for the whole sequence."""
+        return F.linear(u, self.i2h.weight[:, : self.input_size], self.i2h.bias)
+
     def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
-        if u is None:
-            u = y.new_zeros(y.shape[0], self.input_size)
-        return torch.tanh(self.i2h(torch.cat([u, v, y], -1)))
+        """``tanh(W y + Wz v + x)`` with ``x = encode_input(u)`` of the step (bias if None)."""
+        start = self.input_size
+        weight = self.i2h.weight
+        drive = self.i2h.bias if u is None else u
+        velocity_part = F.linear(v, weight[:, start : start + self.state_size])
+        return torch.tanh(drive + velocity_part + F.linear(y, weight[:, start + self.state_size :]))
+
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        force = self.force(y, v, u, t)
+        grad_pre = cotangent * (1 - force * force)
+        start = self.input_size
+        weight = self.i2h.weight
+        grad_v = grad_pre @ weight[:, start : start + self.state_size]
+        grad_y = grad_pre @ weight[:, start + self.state_size :]
+        return grad_y, grad_v

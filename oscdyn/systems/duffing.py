@@ -65,5 +65,10 @@ class Duffing(SecondOrderSystem):
         drive = self.gamma * torch.cos(self.drive_frequency * t)
         return -self.beta * y**3 + drive + self.drive(u)
 
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, None]:
+        return -3 * self.beta * y * y * cotangent, None
+
     def potential(self, y: Tensor) -> Tensor:
         return 0.25 * (self.beta * y**4).sum(-1)

@@ -55,12 +55,21 @@ class HamiltonianRNN(SecondOrderSystem):
 
     def _preactivation(self, y: Tensor, u: Tensor | None) -> Tensor:
         z = y @ self.recurrent.T + self.bias
-        if u is not None and self.input_map is not None:
-            z = z + F.linear(u, self.input_map.weight, self.input_map.bias)
-        return z
+        return z if u is None else z + u
+
+    def encode_input(self, u: Tensor) -> Tensor:
+        """``U u + c`` for the whole sequence (what the force reads per step)."""
+        return self.input_map(u)
 
     def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
         return -torch.tanh(self._preactivation(y, u)) @ self.recurrent
+
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, None]:
+        activation = torch.tanh(self._preactivation(y, u))
+        grad_pre = -(cotangent @ self.recurrent.T) * (1 - activation * activation)
+        return grad_pre @ self.recurrent, None
 
     def potential(self, y: Tensor) -> Tensor:
         """``sum log cosh(W y + b)`` (the undriven potential; ``alpha`` is in the stiffness)."""

@@ -75,13 +75,23 @@ class LatticeOscillators(SecondOrderSystem):
     def shape(self) -> tuple[int, ...]:
         return self.stiffness.shape
 
+    def encode_input(self, u: Tensor) -> Tensor:
+        """``B u`` for the whole sequence (what the force reads per step)."""
+        return u @ self.input_map.T
+
     def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
-        drive = self.bias.expand_as(y)
-        if u is not None and self.input_map is not None:
-            drive = drive + u @ self.input_map.T
+        drive = self.bias.expand_as(y) if u is None else self.bias + u
         if self.nonlinear:
             return -torch.tanh(self.site_weight * y + drive)
         return drive
+
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, None]:
+        if not self.nonlinear:
+            return torch.zeros_like(y), None
+        force = self.force(y, v, u, t)
+        return -cotangent * (1 - force * force) * self.site_weight, None
 
     def potential(self, y: Tensor) -> Tensor:
         """``-b . y`` for the linear lattice (the bias is a constant force)."""

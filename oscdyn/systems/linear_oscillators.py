@@ -48,10 +48,12 @@ class LinearOscillators(SecondOrderSystem):
     def output_size(self) -> int:
         return self._output_size
 
-    def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
-        if u is None:
-            return torch.zeros_like(y)
+    def encode_input(self, u: Tensor) -> Tensor:
+        """``B u`` for the whole sequence (the force of each step)."""
         return u @ self.input_matrix.T
+
+    def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
+        return torch.zeros_like(y) if u is None else u
 
     def readout(self, positions: Tensor, u: Tensor | None) -> Tensor:
         output = positions @ self.output_matrix.T

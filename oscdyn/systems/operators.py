@@ -110,6 +110,10 @@ class LinearFlow(ABC):
     def __call__(self, y: Tensor, v: Tensor, f: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(y(h), v(h))`` from ``(y, v)`` under the constant force ``f`` (zero if None)."""
 
+    @abstractmethod
+    def transpose(self) -> LinearFlow:
+        """The adjoint map on ``(y, v)`` (the force part dropped): backward sweeps use it."""
+
 
 class ModalFlow(LinearFlow):
     """The flow in an eigenbasis: per-mode coefficients from :func:`modal_flow_coefficients`."""
@@ -134,6 +138,13 @@ class ModalFlow(LinearFlow):
             v_next = v_next + self.g_v * fm
         return self.from_modes(y_next), self.from_modes(v_next)
 
+    def transpose(self) -> ModalFlow:
+        # each block is a function of the symmetric K (and commuting D): transposing the
+        # 2x2 block map swaps its off-diagonal blocks
+        zero = torch.zeros_like(self.g_y)
+        coefficients = (self.a, self.c, self.b, self.e, zero, zero)
+        return ModalFlow(coefficients, self.to_modes, self.from_modes)
+
 
 class MatrixFlow(LinearFlow):
     """The flow as a ``(2n, 2n)`` state matrix and a ``(2n, n)`` force gain."""
@@ -148,6 +159,9 @@ class MatrixFlow(LinearFlow):
         if f is not None:
             state = state + f @ self.gain.T
         return state[..., : self.size], state[..., self.size :]
+
+    def transpose(self) -> MatrixFlow:
+        return MatrixFlow(self.step.T, torch.zeros_like(self.gain))
 
 
 def _identity(x: Tensor) -> Tensor:

@@ -38,6 +38,11 @@ class Pendulum(SecondOrderSystem):
     def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
         return -(self.omega**2) * torch.sin(y) + self.drive(u)
 
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, None]:
+        return -(self.omega**2) * torch.cos(y) * cotangent, None
+
     def potential(self, y: Tensor) -> Tensor:
         return (self.omega**2 * (1 - torch.cos(y))).sum(-1)
 

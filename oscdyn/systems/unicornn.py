@@ -44,9 +44,20 @@ class UnICORNNLayer(SecondOrderSystem):
     def step_scale(self) -> Tensor:
         return torch.sigmoid(self.step_logit)
 
+    def encode_input(self, u: Tensor) -> Tensor:
+        """``V u + b`` for the whole sequence."""
+        return self.input_map(u)
+
     def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
-        drive = self.input_map.bias if u is None else self.input_map(u)
+        """``-tanh(w * y + x)`` with ``x = encode_input(u)`` of the step (bias if None)."""
+        drive = self.input_map.bias if u is None else u
         return -torch.tanh(self.recurrent_weight * y + drive)
+
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, None]:
+        force = self.force(y, v, u, t)
+        return -cotangent * (1 - force * force) * self.recurrent_weight, None
 
 
 class UnICORNN(SystemStack):

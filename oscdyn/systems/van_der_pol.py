@@ -38,3 +38,8 @@ class VanDerPol(SecondOrderSystem):
 
     def force(self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float) -> Tensor:
         return self.mu * (1 - y * y) * v + self.drive(u)
+
+    def force_vjp(
+        self, y: Tensor, v: Tensor, u: Tensor | None, t: Tensor | float, cotangent: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        return -2 * self.mu * y * v * cotangent, self.mu * (1 - y * y) * cotangent
