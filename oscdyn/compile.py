@@ -83,13 +83,15 @@ class OscillatorRNN(nn.Module):
                 f"integrator '{self.integrator.name}' needs one scalar step, but "
                 f"{type(system).__name__} steps each unit by its own dt"
             )
+        # a fixed scalar step is also kept as the Python float it was given, so a float64
+        # model steps by exactly that value whatever dtype the module had when compiled
+        self._fixed_step = float(dt_value) if dt_value.ndim == 0 and not learn_dt else None
         dt_value = dt_value.to(self._reference().dtype)
         if learn_dt:
             self.log_dt = nn.Parameter(dt_value.log())
         else:
             self.register_buffer("fixed_dt", dt_value)
         self._warn_if_unstable()
-        self.backend_name = backend
         self.backend = backends.get(backend, self)
 
     @property
@@ -99,13 +101,12 @@ class OscillatorRNN(nn.Module):
 
     def step_size(self) -> Tensor | float:
         """The step as the integrators take it: a float when fixed and scalar, else a tensor."""
-        dt = self.dt
         scale = self.system.step_scale()
         if scale is not None:
-            return dt * scale
-        if dt.ndim == 0 and not dt.requires_grad:
-            return float(dt)
-        return dt
+            return self.dt * scale
+        if self._fixed_step is not None:
+            return self._fixed_step
+        return self.dt
 
     def forward(
         self,
@@ -157,7 +158,8 @@ class OscillatorRNN(nn.Module):
             if self.system.has_energy:
                 energy = self.system.energy(positions, velocities)
                 data["energy"] = (("batch", "time"), energy.cpu().numpy())
-        dt = self.dt.detach().cpu().numpy()
+        step = self.step_size()
+        dt = np.asarray(step) if isinstance(step, float) else step.detach().cpu().numpy()
         steps_axis = np.arange(steps + 1)
         time = steps_axis * float(dt) if dt.ndim == 0 else steps_axis
         dataset = xr.Dataset(

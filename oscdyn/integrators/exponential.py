@@ -4,10 +4,11 @@ The step is ``v += h/2 F``, then the exact flow of ``y'' = -K y - D y'`` over ``
 the stiffness operator's ``flow``: closed form for ``Diagonal``, one eigendecomposition for
 ``Dense``, the FFT for ``Circulant``), then ``v += h/2 F`` (the trigonometric splitting of
 Hairer, Lubich & Wanner, Geometric Numerical Integration, XIII.2; Strang 1968). Second
-order, unconditionally stable for the linear part, reversible when the force does not read
-the velocity. When the force reads neither ``y`` nor ``v`` (a linear system driven by its
-input), the force is held at its midpoint value over the step and solved exactly, so a
-linear system with piecewise-constant input is integrated to float precision.
+order, unconditionally stable for the linear part; symplectic (without damping) and
+reversible when the force does not read the velocity. When the force reads neither ``y``
+nor ``v`` (a linear system driven by its input), the force is held at its midpoint value
+over the step and solved exactly, so a linear system with piecewise-constant input is
+integrated to float precision.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class LinearFlows:
 class Exponential(Integrator):
     name: ClassVar[str] = "exponential"
     order: ClassVar[int] = 2
+    symplectic: ClassVar[bool] = True
     reversible: ClassVar[bool] = True
     stability_limit: ClassVar[float] = math.inf
     needs: ClassVar[tuple[str, ...]] = ("stiffness",)
