@@ -56,12 +56,15 @@ def matrix_exponential(matrix: Tensor, degree: int = 16) -> Tensor:
     squarings = max(0, math.ceil(math.log2(norm / 0.25))) if norm > 0 else 0
     scaled = matrix / 2**squarings
     eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
+    # R = exp(scaled) - I, squared as (I + R)^2 = I + (2 R + R R): the identity is added
+    # once at the end, so its rounding is not amplified by the squarings
     result = eye + scaled / degree
-    for k in range(degree - 1, 0, -1):
+    for k in range(degree - 1, 1, -1):
         result = eye + (scaled @ result) / k
+    result = scaled @ result
     for _ in range(squarings):
-        result = result @ result
-    return result
+        result = 2 * result + result @ result
+    return eye + result
 
 
 def modal_flow_coefficients(
