@@ -103,10 +103,14 @@ def _initial_conditions(config: DemoConfig) -> tuple[torch.Tensor, torch.Tensor]
     return y0, v0
 
 
-def _reference(system: Duffing, y0: torch.Tensor, v0: torch.Tensor, times: torch.Tensor):
+def _reference(
+    system: Duffing, y0: torch.Tensor, v0: torch.Tensor, times: torch.Tensor
+) -> np.ndarray:
     """Positions ``(batch, time)`` from one tight adaptive dopri5 solve over ``times``."""
 
-    def first_order(t: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+    def first_order(
+        t: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         y, v = state
         return v, system.acceleration(y, v, None, t)
 
@@ -122,7 +126,9 @@ def _reference(system: Duffing, y0: torch.Tensor, v0: torch.Tensor, times: torch
     return ys[..., 0].T.numpy()
 
 
-def _simulate(system: Duffing, name: str, dt: float, y0, v0, steps: int):
+def _simulate(
+    system: Duffing, name: str, dt: float, y0: torch.Tensor, v0: torch.Tensor, steps: int
+) -> tuple[np.ndarray, float]:
     """Positions ``(batch, steps + 1)`` and the wall time (s) of ``compile(...)(...)``."""
     with warnings.catch_warnings():
         # euler is unstable at every dt; the table's stability column says so
@@ -135,7 +141,9 @@ def _simulate(system: Duffing, name: str, dt: float, y0, v0, steps: int):
     return torch.cat([y0[:, None], y_seq], 1)[..., 0].numpy(), wall
 
 
-def _energy_error(system: Duffing, name: str, config: DemoConfig, y0, v0):
+def _energy_error(
+    system: Duffing, name: str, config: DemoConfig, y0: torch.Tensor, v0: torch.Tensor
+) -> tuple[np.ndarray, float]:
     """Relative energy error ``|E(t) - E(0)| / E(0)``, max over the batch, ``(time,)``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StabilityWarning)
@@ -179,10 +187,10 @@ def compare_integrators(
     dts = [float(dt) for dt in config.dts]
     finest = min(dts)
     strides = [round(dt / finest) for dt in dts]
-    if any(abs(s * finest - dt) > 1e-12 for s, dt in zip(strides, dts, strict=True)):
-        raise ValueError(f"every dt must be a multiple of the finest, got {dts}")
-    fine_steps = _steps(config.duration, finest)
     coarse = round(max(dts) / finest)  # stride from the finest grid to the coarsest
+    if any(abs(s * finest - dt) > 1e-12 or coarse % s for s, dt in zip(strides, dts, strict=True)):
+        raise ValueError(f"each dt must divide the coarsest and be a multiple of the finest: {dts}")
+    fine_steps = _steps(config.duration, finest)
     for dt in dts:
         _steps(config.duration, dt)
 

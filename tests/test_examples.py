@@ -1,0 +1,68 @@
+"""The example scripts run as a user runs them and print the rows they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def rows(output: str) -> dict[str, list[str]]:
+    """Table rows keyed by their first cell (later rows with the same key are appended)."""
+    table: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        cells = line.split()
+        if cells:
+            table.setdefault(cells[0], []).extend(cells[1:])
+    return table
+
+
+def test_harmonic_integrators_prints_every_integrator() -> None:
+    table = rows(run_example("harmonic_integrators.py"))
+    names = [
+        "imex",
+        "symplectic_euler",
+        "leapfrog",
+        "exponential",
+        "euler",
+        "rk4",
+        "torchdiffeq:dopri5",
+    ]
+    for name in names:
+        assert name in table, f"no row for {name}"
+    final_error = {name: float(table[name][-2]) for name in names}
+    drift = {name: float(table[name][-1]) for name in names}
+    # the exact flow of a linear system: float precision after 1000 steps
+    assert final_error["exponential"] < 1e-10
+    assert drift["exponential"] < 1e-10
+    assert final_error["rk4"] < final_error["leapfrog"] < final_error["euler"]
+    assert drift["leapfrog"] < drift["euler"]
+
+
+def test_define_your_system_converges_at_second_order() -> None:
+    output = run_example("define_your_system.py")
+    assert "QuarticPendulum" in output
+    for name in ("leapfrog", "exponential"):
+        # rows "name dt error" for dt = 0.1, 0.05, 0.025
+        lines = [line.split() for line in output.splitlines()]
+        errors = [float(cells[2]) for cells in lines if len(cells) == 3 and cells[0] == name]
+        assert len(errors) == 3
+        for coarse, fine in zip(errors, errors[1:], strict=False):
+            assert coarse / fine == pytest.approx(4, rel=0.25)
+    assert "energy drift" in output
