@@ -12,14 +12,12 @@ reference, error over time, energy error over the long run).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .compile import StabilityWarning, compile
 from .integrators import get
+from .io import write_atomic, write_netcdf
 from .systems import Duffing
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "compare_integrators",
     "format_table",
     "plot",
-    "write_atomic",
     "write_results",
     "run_demo",
 ]
@@ -368,32 +366,6 @@ def format_table(results: xr.Dataset) -> str:
     return "\n".join(intro + body + notes)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
-    """Call ``write(temporary_path)`` and move the file to ``path`` with ``os.replace``.
-
-    The temporary file sits in the same directory (so the rename is atomic); if ``write``
-    raises, it is removed and ``path`` is left as it was (absent or the previous file).
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private (0600)
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    return path
-
-
 def _finite(values: np.ndarray, floor: float = 0.0) -> np.ndarray:
     """``values`` with non-finite entries as NaN (not drawn) and a floor for log axes."""
     values = np.asarray(values, dtype=float)
@@ -442,7 +414,7 @@ def write_results(results: xr.Dataset, out: str | os.PathLike[str]) -> dict[str,
     """Write ``results.nc`` and ``demo.png`` into ``out`` (created), each atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    netcdf = write_atomic(out / "results.nc", lambda p: results.to_netcdf(p, engine="h5netcdf"))
+    netcdf = write_netcdf(results, out / "results.nc")
     figure = write_atomic(out / "demo.png", lambda p: plot(results, p))
     return {"netcdf": netcdf, "plot": figure}
 

@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 from oscdyn import cli, demo
+from oscdyn.io import write_atomic
 
 INTEGRATORS = [
     "imex",
@@ -116,7 +117,7 @@ def test_failed_write_keeps_the_previous_results(
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        demo.write_atomic(previous, failing)
+        write_atomic(previous, failing)
     assert previous.read_bytes() == b"previous run"
     assert [p.name for p in tmp_path.iterdir()] == ["results.nc"]
 
