@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .base import Backend, Run
+from .eager import run_loop
 
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
@@ -69,7 +70,7 @@ class Fused(Backend):
         )
         if keep_velocity or not needs_graph:
             with torch.no_grad():
-                return _forward(rnn, u, y, v, steps, keep_velocity=keep_velocity)
+                return run_loop(rnn, u, y, v, steps, keep_velocity)
         reversible = rnn.integrator.is_reversible_for(rnn.system)
         if reversible:
             segment = max(self.min_anchor_spacing, -(-steps // self.anchors))
@@ -79,32 +80,6 @@ class Fused(Backend):
         options = (reversible, segment, self.chunk, steps)
         y_seq, y_final, v_final = _Recurrence.apply(rnn, options, u_input, y, v, *parameters)
         return y_seq, None, (y_final, v_final)
-
-
-def _forward(
-    rnn: OscillatorRNN,
-    u: Tensor | None,
-    y: Tensor,
-    v: Tensor,
-    steps: int,
-    keep_velocity: bool = False,
-    anchors: dict[int, tuple[Tensor, Tensor]] | None = None,
-    segment: int = 1,
-) -> Run:
-    """The plain loop; keeps the state before step ``k`` in ``anchors`` for ``k % segment == 0``."""
-    system, integrator = rnn.system, rnn.integrator
-    h = rnn.step_size()
-    cache = integrator.prepare(system, h)
-    positions, velocities = [], []
-    for k in range(steps):
-        if anchors is not None and k % segment == 0:
-            anchors[k] = (y, v)
-        y, v = integrator.step(system, y, v, None if u is None else u[:, k], k * h, h, cache)
-        positions.append(y)
-        if keep_velocity:
-            velocities.append(v)
-    v_seq = torch.stack(velocities, 1) if keep_velocity else None
-    return torch.stack(positions, 1), v_seq, (y, v)
 
 
 class _ParameterGradients:
@@ -177,8 +152,8 @@ class _Recurrence(torch.autograd.Function):
         reversible, segment, _, steps = options
         anchors: dict[int, tuple[Tensor, Tensor]] = {}
         u_steps = u if u.numel() else None
-        y_seq, _, (y_final, v_final) = _forward(
-            rnn, u_steps, y0, v0, steps, anchors=anchors, segment=segment
+        y_seq, _, (y_final, v_final) = run_loop(
+            rnn, u_steps, y0, v0, steps, anchors=anchors, anchor_every=segment
         )
         ctx.rnn, ctx.options, ctx.anchors = rnn, options, anchors
         ctx.has_input = u_steps is not None
