@@ -1,6 +1,7 @@
 """The ``oscdyn`` command.
 
     oscdyn demo [--out DIR] [--quick] [--quiet] [--seed N]
+    oscdyn stability --system duffing --integrators all --dt 0.01:2.0:50 [--out DIR] [--quiet]
 
 ``demo`` compares the integrators on a damped, driven Duffing oscillator and writes
 ``results.nc`` and ``demo.png`` (see :mod:`oscdyn.demo`).
@@ -44,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar or file messages")
     demo.add_argument("--seed", type=int, default=0, help="seed of the initial conditions")
     demo.set_defaults(handler=_demo)
+
+    from .analysis import add_stability_arguments
+
+    stability = commands.add_parser(
+        "stability",
+        help="stability regions, gradient norms and energy drift of one system",
+        description="Spectral radius of each integrator's step map against dt, the measured "
+        "stability limit, hidden-state gradient norms along a sequence and energy drift, for "
+        "one built-in system: a summary table, a NetCDF file and PNG plots in --out.",
+    )
+    add_stability_arguments(stability)
     return parser
 
 
