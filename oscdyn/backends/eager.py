@@ -48,13 +48,29 @@ def run_loop(
     system, integrator = rnn.system, rnn.integrator
     h = rnn.step_size()
     cache = integrator.prepare(system, h)
-    positions, velocities = [], []
+    # one split of the input: slicing u[:, k] at every step would make autograd build (and
+    # zero) a full-size input gradient per step, a backward quadratic in the length
+    inputs = [None] * steps if u is None else u.unbind(1)
+    recording = torch.is_grad_enabled()
+    if recording:
+        positions: list[Tensor] | Tensor = []
+        velocities: list[Tensor] | Tensor | None = [] if keep_velocity else None
+    else:  # without a graph, write into the outputs: no second copy from a final stack
+        positions = y.new_empty(y.shape[0], steps, *y.shape[1:])
+        velocities = v.new_empty(positions.shape) if keep_velocity else None
     for k in range(steps):
         if anchors is not None and k % anchor_every == 0:
             anchors[k] = (y, v)
-        y, v = integrator.step(system, y, v, None if u is None else u[:, k], k * h, h, cache)
-        positions.append(y)
-        if keep_velocity:
-            velocities.append(v)
-    v_seq = torch.stack(velocities, 1) if keep_velocity else None
-    return torch.stack(positions, 1), v_seq, (y, v)
+        y, v = integrator.step(system, y, v, inputs[k], k * h, h, cache)
+        if recording:
+            positions.append(y)
+            if velocities is not None:
+                velocities.append(v)
+        else:
+            positions[:, k] = y
+            if velocities is not None:
+                velocities[:, k] = v
+    if recording:
+        positions = torch.stack(positions, 1)
+        velocities = None if velocities is None else torch.stack(velocities, 1)
+    return positions, velocities, (y, v)
