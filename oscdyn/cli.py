@@ -2,6 +2,7 @@
 
     oscdyn demo [--out DIR] [--quick] [--quiet] [--seed N]
     oscdyn stability --system duffing --integrators all --dt 0.01:2.0:50 [--out DIR] [--quiet]
+    oscdyn bench [--systems ...] [--backends ...] [--quick] [--out DIR] [--quiet]
 
 ``demo`` compares the integrators on a damped, driven Duffing oscillator and writes
 ``results.nc`` and ``demo.png`` (see :mod:`oscdyn.demo`).
@@ -56,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
         "one built-in system: a summary table, a NetCDF file and PNG plots in --out.",
     )
     add_stability_arguments(stability)
+
+    from .bench import add_bench_arguments, bench_command
+
+    bench = commands.add_parser(
+        "bench",
+        help="time and peak memory of every backend against eager, nn.LSTM and torchdiffeq",
+        description="Forward and forward+backward time and peak memory of each backend "
+        "against the eager loop, torch.nn.LSTM and torchdiffeq odeint, side by side in one "
+        "run, as ratios; a length sweep for memory. Writes bench.json, bench.nc, bench.txt.",
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=bench_command)
     return parser
 
 
