@@ -1,11 +1,14 @@
 """The ``oscdyn`` command.
 
-    oscdyn demo [--out DIR] [--quick] [--quiet] [--seed N]
+    oscdyn demo [--out DIR] [--quick] [--quiet]
+    oscdyn fit --data FILE --model duffing|oscnet [--units N] --integrator NAME --out MODEL.pt
+    oscdyn simulate --model MODEL.pt --data FILE --init-window 50 --out PRED.nc
+    oscdyn compare [--out DIR] [--quick] [--quiet] [--seed N]
     oscdyn stability --system duffing --integrators all --dt 0.01:2.0:50 [--out DIR] [--quiet]
     oscdyn bench [--systems ...] [--backends ...] [--quick] [--out DIR] [--quiet]
 
-``demo`` compares the integrators on a damped, driven Duffing oscillator and writes
-``results.nc`` and ``demo.png`` (see :mod:`oscdyn.demo`).
+``demo`` is the embedded system-identification experiment (:mod:`oscdyn.sysid.demo`);
+``compare`` the integrator comparison on a Duffing oscillator (:mod:`oscdyn.demo`).
 """
 
 from __future__ import annotations
@@ -31,21 +34,46 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", title="commands")
     commands.required = True
 
+    from .sysid import commands as sysid
+
     demo = commands.add_parser(
         "demo",
+        help="fit a slowly varying system with each integrator (the embedded default data)",
+        description="Generate a slowly varying Duffing oscillator (deterministic, no "
+        "download), fit it with imex, symplectic_euler, leapfrog and exponential, print a "
+        "table and write results.nc and PNG plots into --out.",
+    )
+    sysid.add_demo_arguments(demo)
+    demo.set_defaults(handler=sysid.demo_command)
+
+    fit = commands.add_parser("fit", help="fit an oscillator model to input/output data")
+    sysid.add_fit_arguments(fit)
+    fit.set_defaults(handler=sysid.fit_command)
+
+    simulate = commands.add_parser(
+        "simulate", help="simulate a fitted model on data from a state initialisation window"
+    )
+    sysid.add_simulate_arguments(simulate)
+    simulate.set_defaults(handler=sysid.simulate_command)
+
+    compare = commands.add_parser(
+        "compare",
         help="compare the integrators on a damped, driven Duffing oscillator",
         description="Simulate a batch of damped, driven Duffing oscillators with every "
         "integrator at a few step sizes, compare with a tight torchdiffeq dopri5 reference, "
         "measure energy drift on the undamped, undriven oscillator, print a table and write "
         "results.nc and demo.png into --out.",
     )
-    demo.add_argument(
-        "--out", default="oscdyn-demo", metavar="DIR", help="output folder (default: %(default)s)"
+    compare.add_argument(
+        "--out",
+        default="oscdyn-compare",
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
     )
-    demo.add_argument("--quick", action="store_true", help="a smaller, faster run")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar or file messages")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the initial conditions")
-    demo.set_defaults(handler=_demo)
+    compare.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    compare.add_argument("--quiet", action="store_true", help="no progress bar or file messages")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the initial conditions")
+    compare.set_defaults(handler=_compare)
 
     from .analysis import add_stability_arguments
 
@@ -72,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _compare(args: argparse.Namespace) -> int:
     from .demo import format_table, run_demo
 
     results, paths = run_demo(out=args.out, quick=args.quick, quiet=args.quiet, seed=args.seed)

@@ -30,7 +30,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("demo")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        status = cli.main(["demo", "--quick", "--quiet", "--out", out])
+        status = cli.main(["compare", "--quick", "--quiet", "--out", out])
     assert status == 0
     return out, stdout.getvalue()
 
