@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .compile import StabilityWarning, compile
-from .integrators import get
+from .integrators import get, numeric_facts
 from .io import write_atomic, write_netcdf
 from .systems import Duffing
 
@@ -155,17 +155,6 @@ def _energy_error(
     return relative.max(0), wall
 
 
-def _facts(name: str) -> dict[str, float | bool]:
-    facts = type(get(name)).facts()
-    order, limit = facts["order"], facts["stability_limit"]
-    return {
-        "order": math.nan if order is None else float(order),
-        "symplectic": bool(facts["symplectic"]),
-        "reversible": bool(facts["reversible"]),
-        "stability_limit": math.nan if limit is None else float(limit),
-    }
-
-
 def compare_integrators(
     config: DemoConfig | None = None,
     integrators: Sequence[str] = INTEGRATORS,
@@ -230,7 +219,7 @@ def compare_integrators(
             measured = np.log(max_error[:, 0] / max_error[:, -1]) / math.log(dts[0] / dts[-1])
     else:
         measured = np.full(n, np.nan)
-    facts = [_facts(name) for name in integrators]
+    facts = [numeric_facts(name) for name in integrators]
 
     def column(key: str) -> tuple[str, np.ndarray]:
         return ("integrator", np.array([f[key] for f in facts]))

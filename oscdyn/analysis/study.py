@@ -31,7 +31,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..integrators import get
+from ..integrators import numeric_facts
 from ..io import write_netcdf
 from ..systems.base import SecondOrderSystem
 from ..systems.stack import SystemStack
@@ -85,14 +85,9 @@ System = SecondOrderSystem | SystemStack
 
 
 def _facts(name: str) -> dict[str, float | bool]:
-    facts = type(get(name)).facts()
-    order, limit = facts["order"], facts["stability_limit"]
-    return {
-        "order": math.nan if order is None else float(order),
-        "symplectic": bool(facts["symplectic"]),
-        "reversible": bool(facts["reversible"]),
-        "claimed_stability_limit": math.nan if limit is None else float(limit),
-    }
+    facts = numeric_facts(name)
+    facts["claimed_stability_limit"] = facts.pop("stability_limit")
+    return facts
 
 
 def _layers(system: System) -> list[SecondOrderSystem]:

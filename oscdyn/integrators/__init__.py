@@ -9,7 +9,7 @@ from .euler import Euler
 from .exponential import Exponential
 from .imex import IMEX
 from .leapfrog import Leapfrog
-from .registry import available, get, register, table
+from .registry import available, get, numeric_facts, register, table
 from .rk4 import RK4
 from .symplectic_euler import SymplecticEuler
 from .torchdiffeq_solver import TorchDiffEq
@@ -27,4 +27,5 @@ __all__ = [
     "get",
     "register",
     "table",
+    "numeric_facts",
 ]

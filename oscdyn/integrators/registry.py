@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .base import Integrator
 
-__all__ = ["register", "get", "available", "table"]
+__all__ = ["register", "get", "available", "table", "numeric_facts"]
 
 _REGISTRY: dict[str, type[Integrator]] = {}
 
@@ -47,6 +48,19 @@ def get(name: str | Integrator, **options: Any) -> Integrator:
     if method:
         return _REGISTRY[key](method, **options)
     return _REGISTRY[key](**options)
+
+
+def numeric_facts(name: str | Integrator) -> dict[str, float | bool]:
+    """``order``, ``symplectic``, ``reversible``, ``stability_limit`` of an integrator as
+    numbers (``nan`` where a fact is ``None``), for tables and datasets."""
+    facts = type(get(name)).facts()
+    order, limit = facts["order"], facts["stability_limit"]
+    return {
+        "order": math.nan if order is None else float(order),
+        "symplectic": bool(facts["symplectic"]),
+        "reversible": bool(facts["reversible"]),
+        "stability_limit": math.nan if limit is None else float(limit),
+    }
 
 
 def table() -> str:
