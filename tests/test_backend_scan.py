@@ -164,6 +164,22 @@ def test_lengths_around_the_chunk(steps: int) -> None:
     _assert_agree(eager, scan, inputs, 1e-10, f"steps={steps}")
 
 
+def test_forward_without_graph_matches() -> None:
+    """Without a graph the output sweep writes into one buffer instead of stacking: the
+    same numbers."""
+    system = LinearOscillators(2, 8, 3)
+    eager, scan = _pair(system, "exponential", 0.2, torch.float64, chunk=6)
+    u, y0, v0 = (x.detach() for x in _inputs(system, 3, 40, torch.float64, seed=10))
+    with_graph, (y_T, v_T) = scan(u, (y0, v0))
+    with torch.no_grad():
+        without_graph, (y_T_ng, v_T_ng) = scan(u, (y0, v0))
+        reference, _ = eager(u, (y0, v0))
+    assert with_graph.requires_grad and not without_graph.requires_grad
+    torch.testing.assert_close(without_graph, with_graph.detach(), rtol=0, atol=0)
+    torch.testing.assert_close((y_T_ng, v_T_ng), (y_T.detach(), v_T.detach()), rtol=0, atol=0)
+    torch.testing.assert_close(without_graph, reference, rtol=0, atol=1e-12)
+
+
 def test_free_evolution_and_constant_force() -> None:
     """No input (``u=None``); the lattice's bias is a constant force in every step."""
     torch.manual_seed(5)
@@ -254,3 +270,17 @@ def test_bad_options() -> None:
         Scan(chunk=0)
     with pytest.raises(ValueError, match="must be positive"):
         Scan(max_coupled_units=0)
+
+
+def test_lazy_backends_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``triton`` is listed and imported on first use; ``auto`` skips a lazy backend whose
+    module cannot be imported, and naming it says why (the registry beside scan's)."""
+    from oscdyn import backends
+
+    assert {"eager", "fused", "scan", "triton"} <= set(backends.available())
+    monkeypatch.setitem(backends._LAZY, "ghost", (".does_not_exist", "Ghost"))
+    monkeypatch.setattr(backends, "_PREFERENCE", ["ghost", *backends._PREFERENCE])
+    system = LinearOscillators(1, 4, 1)
+    assert oscdyn.compile(system, "leapfrog", 0.1, backend="auto").backend.name != "ghost"
+    with pytest.raises(ValueError, match="backend 'ghost' could not be imported"):
+        oscdyn.compile(system, "leapfrog", 0.1, backend="ghost")

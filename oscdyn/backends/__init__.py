@@ -23,10 +23,11 @@ _BACKENDS: dict[str, type[Backend]] = {Eager.name: Eager, Fused.name: Fused, Sca
 #: backends imported on first use, ``name -> (module, class)``: ``triton`` imports Triton
 #: (slow, and absent from CPU-only installs, where the backend says why it cannot run)
 _LAZY: dict[str, tuple[str, str]] = {"triton": (".triton_kernels", "Triton")}
-#: ``auto`` takes the first valid backend of this list. Measured on the 2-core CPU (one
-#: thread, batch 64, length 784, hidden 128, forward+backward): UnICORNN eager 0.19 s,
-#: fused 0.32 s; LinearOscillators eager 0.11 s, fused 0.21 s, scan 0.21 s. So on the CPU
-#: eager is the fastest; fused is for memory (flat in the sequence length), scan for
+#: ``auto`` takes the first valid backend of this list. Measured on the 2-core CPU (batch
+#: 64, length 784, hidden 128, forward+backward, one thread): UnICORNN eager 0.19 s, fused
+#: 0.32 s; LinearOscillators eager 0.11 s, fused 0.21 s, scan 0.14 s (scan wins with two
+#: idle threads or long sequences: 0.50 s vs 0.87 s at length 4096). So eager is the CPU
+#: default; fused is for memory (flat in the length), scan for long linear sequences and
 #: parallel hardware. triton (CUDA only) comes first where it applies.
 _PREFERENCE = ["triton", Eager.name]
 
@@ -51,7 +52,11 @@ def get(name: str, rnn: OscillatorRNN) -> Backend:
     """The backend ``name`` for ``rnn``, or the fastest valid one for ``"auto"``."""
     if name == "auto":
         for candidate in _PREFERENCE:
-            backend = _backend_class(candidate)()
+            try:
+                candidate_class = _backend_class(candidate)
+            except ValueError:  # a lazy backend that cannot be imported here
+                continue
+            backend = candidate_class()
             if backend.unsupported_reason(rnn) is None:
                 return backend
     backend_class = _backend_class(name)
