@@ -76,6 +76,7 @@ from .io import write_json, write_netcdf, write_text
 from .systems import CoRNN, UnICORNN
 from .systems.base import SecondOrderSystem
 from .systems.stack import SystemStack
+from .tables import aligned_table
 
 __all__ = [
     "BASELINES",
@@ -1074,20 +1075,6 @@ def _x(ratio: float | None) -> str:
     return f"{ratio:.3f}" if ratio < 0.1 else f"{ratio:.2f}"
 
 
-def _table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
-    """Aligned columns: those in ``left`` flush left, the others flush right."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        parts = [
-            cell.ljust(width) if i in left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-
-
 #: force evaluations per step of torchdiffeq's fixed-step methods
 _STAGES = {"euler": "1", "midpoint": "2", "rk4": "4"}
 
@@ -1150,7 +1137,7 @@ def format_table(report: dict[str, Any]) -> str:
             "|dy| vs eager",
             "",
         ]
-        table = _table(header, rows, left=(0, len(header) - 1))
+        table = aligned_table(header, rows, left=(0, len(header) - 1))
         for record in results:
             if record["system"] == system and record["finite_output"] is False:
                 skipped.append(("WARNING", f"{record['method']}: the output is not finite"))
@@ -1174,7 +1161,7 @@ def format_table(report: dict[str, Any]) -> str:
                         both = ratio_index.get((*key, f"forward_backward_{prefix}"))
                         cells.append(f"{_x(fwd)} | {_x(both)}")
                 ratio_rows.append(cells)
-            lines += _table(ratio_header, ratio_rows)
+            lines += aligned_table(ratio_header, ratio_rows)
         sweep = [row for row in report["sweep"] if row["system"] == system]
         lengths = sorted({row["length"] for row in sweep})
         if lengths:
@@ -1218,7 +1205,7 @@ def format_table(report: dict[str, Any]) -> str:
                     ]
                 )
                 sweep_rows.append(cells)
-            lines += _table(sweep_header, sweep_rows)
+            lines += aligned_table(sweep_header, sweep_rows)
             skipped = [row for row in sweep if row["status"] != "ok" and row["reason"]]
             reasons = dict.fromkeys(
                 f"  {row['method']} @ {row['length']}: {row['reason']}"

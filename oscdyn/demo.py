@@ -17,7 +17,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from .compile import StabilityWarning, compile
 from .integrators import get, numeric_facts
 from .io import write_atomic, write_netcdf
 from .systems import Duffing
+from .tables import aligned_table
 
 __all__ = [
     "INTEGRATORS",
@@ -320,15 +321,6 @@ def format_table(results: xr.Dataset) -> str:
                 f"{wall:.2f}",
             ]
         )
-    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
-    left = {0}
-
-    def line(cells: Iterable[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if k in left else c.rjust(w)
-            for k, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
     attrs = results.attrs
     duration = float(attrs["config_duration"])
     energy_steps = int(attrs["config_energy_steps"])
@@ -351,7 +343,7 @@ def format_table(results: xr.Dataset) -> str:
         "wall: seconds of all this integrator's runs (eager backend, CPU); torchdiffeq:dopri5 "
         "is the library integrator at its default tolerances, one odeint call per step.",
     ]
-    body = [line(header), line("-" * w for w in widths), *(line(r) for r in rows)]
+    body = aligned_table(header, rows)
     return "\n".join(intro + body + notes)
 
 

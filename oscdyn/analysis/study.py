@@ -35,6 +35,7 @@ from ..integrators import numeric_facts
 from ..io import write_netcdf
 from ..systems.base import SecondOrderSystem
 from ..systems.stack import SystemStack
+from ..tables import aligned_table
 from .base import single_thread
 from .catalog import study_system
 from .energy import energy_drift
@@ -331,14 +332,6 @@ def format_table(results: xr.Dataset) -> str:
                 str(row["gradient_verdict"].values),
             ]
         )
-    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
-
-    def line(cells: Iterable[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if k in (0, len(header) - 1) else c.rjust(w)
-            for k, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
     attrs = results.attrs
     omega = float(attrs["omega_max"])
     intro = [
@@ -375,7 +368,7 @@ def format_table(results: xr.Dataset) -> str:
         )
     if attrs["skipped"]:
         notes.append(f"skipped: {attrs['skipped']}")
-    body = [line(header), line("-" * w for w in widths), *(line(r) for r in rows)]
+    body = aligned_table(header, rows, left=(0, len(header) - 1))
     return "\n".join(intro + body + notes)
 
 

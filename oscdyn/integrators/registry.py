@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..tables import aligned_table
 from .base import Integrator
 
 __all__ = ["register", "get", "available", "table", "numeric_facts"]
@@ -68,8 +69,4 @@ def table() -> str:
     rows = [_REGISTRY[name].facts() for name in available()]
     columns = list(rows[0])
     cells = [[str(row[c]) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+    return "\n".join(aligned_table(columns, cells, left=range(len(columns))))

@@ -26,6 +26,7 @@ import xarray as xr
 
 from .. import __version__
 from ..io import write_atomic, write_netcdf
+from ..tables import aligned_table
 from .diagnostics import gradient_growth_rate, stability_margin
 from .fit import evaluate, fit
 from .generators import slowly_varying_duffing
@@ -269,14 +270,6 @@ def format_table(results: xr.Dataset) -> str:
                 _cell(float(r["fitted_k3"]), 3),
             ]
         )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
     a = results.attrs
     intro = [
         f"Slowly varying Duffing oscillator: y'' = -k(t) y - c(t) y' - {a['true_k3']:g} y^3 + u, "
@@ -302,7 +295,7 @@ def format_table(results: xr.Dataset) -> str:
         "k, k3: fitted stiffness and cubic coefficient of the Duffing model (true: k ~ 1 "
         f"drifting, k3 = {a['true_k3']:g}).",
     ]
-    body = [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
+    body = aligned_table(header, rows)
     return "\n".join(intro + body + notes)
 
 
