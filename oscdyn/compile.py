@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from itertools import chain
 
 import numpy as np
 import torch
@@ -15,7 +14,7 @@ from torch import Tensor, nn
 from . import backends
 from .integrators import Integrator, get
 from .systems.base import SecondOrderSystem
-from .systems.operators import Diagonal
+from .systems.operators import Diagonal, floating_reference
 from .systems.stack import SystemStack
 
 __all__ = ["compile", "OscillatorRNN", "StackedOscillatorRNN", "StabilityWarning"]
@@ -86,7 +85,7 @@ class OscillatorRNN(nn.Module):
         # a fixed scalar step is also kept as the Python float it was given, so a float64
         # model steps by exactly that value whatever dtype the module had when compiled
         self._fixed_step = float(dt_value) if dt_value.ndim == 0 and not learn_dt else None
-        dt_value = dt_value.to(self._reference().dtype)
+        dt_value = dt_value.to(self.dtype)
         if learn_dt:
             self.log_dt = nn.Parameter(dt_value.log())
         else:
@@ -186,7 +185,7 @@ class OscillatorRNN(nn.Module):
         steps: int | None,
         check_finite: bool,
     ) -> tuple[Tensor | None, Tensor, Tensor, int]:
-        reference = self._reference()
+        reference = floating_reference(self.system)
         units, inputs = self.system.state_size, self.system.input_size
         batch = None
         if u is not None:
@@ -269,12 +268,15 @@ class OscillatorRNN(nn.Module):
             )
         warnings.warn(message, StabilityWarning, stacklevel=3)
 
-    def _reference(self) -> Tensor:
-        tensors = chain(self.system.parameters(), self.system.buffers())
-        reference = next((t for t in tensors if t.is_floating_point()), None)
-        if reference is None:
-            return torch.empty(0)
-        return reference
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the module runs in (that of the system's parameters)."""
+        return floating_reference(self.system).dtype
+
+    @property
+    def device(self) -> torch.device:
+        """The device the module runs on (that of the system's parameters)."""
+        return floating_reference(self.system).device
 
     def extra_repr(self) -> str:
         dt = self.dt.detach()
@@ -368,10 +370,11 @@ class StackedOscillatorRNN(nn.Module):
         for layer, layer_state in zip(self.layers, self._layer_states(state), strict=True):
             dataset = layer.trajectory(x, layer_state, steps)
             datasets.append(dataset)
-            reference = layer._reference()
-            positions = torch.as_tensor(dataset.position.values[:, 1:], device=reference.device)
+            positions = torch.as_tensor(
+                dataset.position.values[:, 1:], dtype=layer.dtype, device=layer.device
+            )
             with torch.no_grad():
-                x = layer.system.readout(positions.to(reference.dtype), x)
+                x = layer.system.readout(positions, x)
         return xr.concat(datasets, dim="layer", combine_attrs="drop_conflicts")
 
     def _layer_states(

@@ -37,9 +37,8 @@ class OscillatorStepMap(StepMap):
         self.units = self.system.state_size
         self.size = 2 * self.units
         self.input_size = self.system.input_size
-        reference = rnn._reference()
-        self.dtype = reference.dtype
-        self.device = reference.device
+        self.dtype = rnn.dtype
+        self.device = rnn.device
 
     def initial_state(self, state: Any, batch: int) -> Tensor:
         if state is None:

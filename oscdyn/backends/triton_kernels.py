@@ -567,9 +567,8 @@ class Triton(Backend):
                 "the triton kernels implement the integrators symplectic_euler, imex and "
                 f"leapfrog, not '{integrator.name}'"
             )
-        reference = rnn._reference()
-        if reference.dtype not in (torch.float32, torch.float64):
-            return f"the triton kernels run float32 or float64, not {reference.dtype}"
+        if rnn.dtype not in (torch.float32, torch.float64):
+            return f"the triton kernels run float32 or float64, not {rnn.dtype}"
         if triton is None:
             return (
                 f"Triton is not available ({_TRITON_IMPORT_ERROR}); the triton backend needs "
@@ -578,10 +577,10 @@ class Triton(Backend):
         if not _interpreting():
             if not torch.cuda.is_available():
                 return "the triton backend needs a CUDA GPU and none is available"
-            if reference.device.type != "cuda":
+            if rnn.device.type != "cuda":
                 return (
                     "the triton backend needs CUDA tensors; the model is on "
-                    f"{reference.device} (move the system to the GPU before compiling)"
+                    f"{rnn.device} (move the system to the GPU before compiling)"
                 )
         return None
 

@@ -45,6 +45,13 @@ def as_float_tensor(value: Tensor | float | Sequence[float], name: str) -> Tenso
     return tensor.detach().clone()
 
 
+def floating_reference(module: nn.Module) -> Tensor:
+    """The first floating-point parameter or buffer of ``module``: the dtype and device it
+    runs in (an empty default-dtype CPU tensor if it has none)."""
+    tensors = chain(module.parameters(), module.buffers())
+    return next((t for t in tensors if t.is_floating_point()), torch.empty(0))
+
+
 def _store(module: nn.Module, name: str, tensor: Tensor, trainable: bool) -> None:
     if trainable:
         module.register_parameter(name, nn.Parameter(tensor))
@@ -325,14 +332,11 @@ class Operator(nn.Module, ABC):
         """``y^T K y / 2`` summed over the last axis."""
         return 0.5 * (y * self.apply(y)).sum(-1)
 
-    def _reference(self) -> Tensor:
-        return next(t for t in chain(self.parameters(), self.buffers()) if t.is_floating_point())
-
     def _dtype(self) -> torch.dtype:
-        return self._reference().dtype
+        return floating_reference(self).dtype
 
     def _device(self) -> torch.device:
-        return self._reference().device
+        return floating_reference(self).device
 
 
 def _is_uniform(op: Operator | None) -> bool:
