@@ -279,8 +279,11 @@ def test_lazy_backends_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert {"eager", "fused", "scan", "triton"} <= set(backends.available())
     monkeypatch.setitem(backends._LAZY, "ghost", (".does_not_exist", "Ghost"))
-    monkeypatch.setattr(backends, "_PREFERENCE", ["ghost", *backends._PREFERENCE])
+    candidates = backends._auto_candidates
+    monkeypatch.setattr(backends, "_auto_candidates", lambda rnn: ["ghost", *candidates(rnn)])
     system = LinearOscillators(1, 4, 1)
-    assert oscdyn.compile(system, "leapfrog", 0.1, backend="auto").backend.name != "ghost"
+    auto = oscdyn.compile(system, "leapfrog", 0.1, backend="auto").backend.name
+    assert auto == "fused"  # independent units on the CPU: the closed-form path
+    assert oscdyn.compile(CoRNN(1, 4), "imex", 0.04, backend="auto").backend.name == "eager"
     with pytest.raises(ValueError, match="backend 'ghost' could not be imported"):
         oscdyn.compile(system, "leapfrog", 0.1, backend="ghost")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from . import independent_units
 from .base import Backend
 from .eager import Eager
 from .fused import Fused
@@ -23,13 +24,23 @@ _BACKENDS: dict[str, type[Backend]] = {Eager.name: Eager, Fused.name: Fused, Sca
 #: backends imported on first use, ``name -> (module, class)``: ``triton`` imports Triton
 #: (slow, and absent from CPU-only installs, where the backend says why it cannot run)
 _LAZY: dict[str, tuple[str, str]] = {"triton": (".triton_kernels", "Triton")}
-#: ``auto`` takes the first valid backend of this list. Measured on the 2-core CPU (batch
-#: 64, length 784, hidden 128, forward+backward, one thread): UnICORNN eager 0.19 s, fused
-#: 0.32 s; LinearOscillators eager 0.11 s, fused 0.21 s, scan 0.14 s (scan wins with two
-#: idle threads or long sequences: 0.50 s vs 0.87 s at length 4096). So eager is the CPU
-#: default; fused is for memory (flat in the length), scan for long linear sequences and
-#: parallel hardware. triton (CUDA only) comes first where it applies.
-_PREFERENCE = ["triton", Eager.name]
+
+
+def _auto_candidates(rnn: OscillatorRNN) -> list[str]:
+    """What ``auto`` tries, fastest first (the first valid one wins).
+
+    triton (CUDA only) where it applies; on other devices ``fused`` for independent-unit
+    systems (its closed-form path, :mod:`oscdyn.backends.fused_units`), else ``eager``.
+    Measured on the 2-core CPU (batch 64, length 784, hidden 128, forward+backward, one
+    thread; ``oscdyn bench``, README): UnICORNN fused about 0.1 s against eager 0.2 s; coRNN
+    fused 0.52 s against eager 0.34 s (a coupled system: fused is for memory);
+    LinearOscillators eager 0.11 s, scan 0.14 s (scan wins with two idle threads or long
+    sequences: 0.50 s vs 0.87 s at length 4096).
+    """
+    candidates = ["triton"]
+    if independent_units.unsupported_reason(rnn) is None:
+        candidates.append(Fused.name)
+    return [*candidates, Eager.name]
 
 
 def available() -> list[str]:
@@ -51,7 +62,7 @@ def _backend_class(name: str) -> type[Backend] | None:
 def get(name: str, rnn: OscillatorRNN) -> Backend:
     """The backend ``name`` for ``rnn``, or the fastest valid one for ``"auto"``."""
     if name == "auto":
-        for candidate in _PREFERENCE:
+        for candidate in _auto_candidates(rnn):
             try:
                 candidate_class = _backend_class(candidate)
             except ValueError:  # a lazy backend that cannot be imported here

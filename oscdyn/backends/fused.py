@@ -10,6 +10,11 @@ through the step with the scheme's closed-form :meth:`~oscdyn.integrators.Integr
 one batched autograd call over the chunk's steps stacked along the batch axis. Memory
 does not grow with sequence length beyond the inputs, the outputs, one state per segment
 and one chunk.
+
+Systems whose units are independent scalar recurrences (UnICORNN layers, LinearOscillators,
+diagonal harmonic oscillators with ``symplectic_euler``, ``imex`` or ``leapfrog``) take a
+faster path, :mod:`oscdyn.backends.fused_units`: the same reversible backward with every
+derivative, parameters included, in closed form and no autograd call.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from . import independent_units
 from .base import Backend, Run
 from .eager import run_loop
+from .fused_units import run_units
 
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
@@ -74,6 +81,8 @@ class Fused(Backend):
         reversible = rnn.integrator.is_reversible_for(rnn.system)
         if reversible:
             segment = max(self.min_anchor_spacing, -(-steps // self.anchors))
+            if independent_units.unsupported_reason(rnn) is None:
+                return run_units(rnn, u, y, v, steps, segment)
         else:
             segment = math.isqrt(steps - 1) + 1
         u_input = u if u is not None else y.new_empty(0)

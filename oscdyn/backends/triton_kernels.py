@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
+from . import independent_units
 from .base import Backend, Run
+from .independent_units import TANH, UnitRecurrence
 
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
@@ -50,11 +52,6 @@ else:
     _TRITON_IMPORT_ERROR = None
 
 __all__ = ["Triton"]
-
-# force kinds (constexpr in the kernels)
-_ADDITIVE = 0  # F = x (the encoded input, or zero)
-_TANH = 1  # F = -tanh(w * y + x) (UnICORNN)
-# schemes (constexpr SCHEME): 0 symplectic Euler, 1 IMEX, 2 leapfrog; see _supported_integrators
 
 
 def _interpreting() -> bool:
@@ -233,6 +230,20 @@ if triton is not None:
         return g_y, g_v, g_x, g_h, g_k, g_d, g_w
 
     @triton.jit
+    def _load_unit_parameters(h_ptr, k_ptr, d_ptr, w_ptr, cols, mask, FORCE: tl.constexpr,
+                              DAMPED: tl.constexpr):  # fmt: skip
+        """Per-unit ``(h, stiffness, damping, w)`` of the block's units."""
+        h = tl.load(h_ptr + cols, mask=mask, other=0.0)
+        stiff = tl.load(k_ptr + cols, mask=mask, other=0.0)
+        damp = stiff
+        if DAMPED:
+            damp = tl.load(d_ptr + cols, mask=mask, other=0.0)
+        w = stiff * 0.0  # the additive force does not read y: dF/dy = 0
+        if FORCE == 1:
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0)
+        return h, stiff, damp, w
+
+    @triton.jit
     def _forward_kernel(
         x_ptr, sx_b, sx_t, sx_u,
         y0_ptr, v0_ptr, h_ptr, k_ptr, d_ptr, w_ptr,
@@ -248,14 +259,9 @@ if triton is not None:
         state = row * units + cols
         y = tl.load(y0_ptr + state, mask=mask, other=0.0)
         v = tl.load(v0_ptr + state, mask=mask, other=0.0)
-        h = tl.load(h_ptr + cols, mask=mask, other=0.0)
-        stiff = tl.load(k_ptr + cols, mask=mask, other=0.0)
-        damp = stiff
-        if DAMPED:
-            damp = tl.load(d_ptr + cols, mask=mask, other=0.0)
-        w = stiff * 0.0  # the additive force does not read y: dF/dy = 0
-        if FORCE == 1:
-            w = tl.load(w_ptr + cols, mask=mask, other=0.0)
+        h, stiff, damp, w = _load_unit_parameters(
+            h_ptr, k_ptr, d_ptr, w_ptr, cols, mask, FORCE, DAMPED
+        )
         x_ptrs = x_ptr + row * sx_b + cols * sx_u
         out_ptrs = y_seq_ptr + row * steps * units + cols
         v_ptrs = v_seq_ptr + row * steps * units + cols
@@ -299,14 +305,9 @@ if triton is not None:
         state = row * units + cols
         y0 = tl.load(y0_ptr + state, mask=mask, other=0.0)
         v0 = tl.load(v0_ptr + state, mask=mask, other=0.0)
-        h = tl.load(h_ptr + cols, mask=mask, other=0.0)
-        stiff = tl.load(k_ptr + cols, mask=mask, other=0.0)
-        damp = stiff
-        if DAMPED:
-            damp = tl.load(d_ptr + cols, mask=mask, other=0.0)
-        w = stiff * 0.0  # the additive force does not read y: dF/dy = 0
-        if FORCE == 1:
-            w = tl.load(w_ptr + cols, mask=mask, other=0.0)
+        h, stiff, damp, w = _load_unit_parameters(
+            h_ptr, k_ptr, d_ptr, w_ptr, cols, mask, FORCE, DAMPED
+        )
         # the state after the last step and the cotangents on it
         y1 = tl.load(y_out_ptr + state, mask=mask, other=0.0)
         v1 = tl.load(v_out_ptr + state, mask=mask, other=0.0)
@@ -497,24 +498,8 @@ class _TritonRecurrence(torch.autograd.Function):
             g_h.sum(0) if needs[4] else None,
             g_k.sum(0) if needs[5] else None,
             g_d.sum(0) if needs[6] and config.damped else None,
-            g_w.sum(0) if needs[7] and config.force == _TANH else None,
+            g_w.sum(0) if needs[7] and config.force == TANH else None,
         )
-
-
-def _supported_systems() -> dict[type, int]:
-    from ..systems.harmonic import HarmonicOscillator
-    from ..systems.linear_oscillators import LinearOscillators
-    from ..systems.unicornn import UnICORNNLayer
-
-    return {UnICORNNLayer: _TANH, LinearOscillators: _ADDITIVE, HarmonicOscillator: _ADDITIVE}
-
-
-def _supported_integrators() -> dict[type, int]:
-    from ..integrators.imex import IMEX
-    from ..integrators.leapfrog import Leapfrog
-    from ..integrators.symplectic_euler import SymplecticEuler
-
-    return {SymplecticEuler: 0, IMEX: 1, Leapfrog: 2}
 
 
 class Triton(Backend):
@@ -547,26 +532,9 @@ class Triton(Backend):
         self.anchor_every = anchor_every
 
     def unsupported_reason(self, rnn: OscillatorRNN) -> str | None:
-        system, integrator = rnn.system, rnn.integrator
-        name = type(system).__name__
-        if type(system) not in _supported_systems():
-            return (
-                "the triton kernels implement UnICORNNLayer, LinearOscillators and "
-                f"HarmonicOscillator (independent units), not {name}"
-            )
-        from ..systems.operators import Diagonal
-
-        if not isinstance(system.stiffness, Diagonal):
-            return f"{name} has a {type(system.stiffness).__name__} stiffness, not Diagonal"
-        if system.damping is not None and not isinstance(system.damping, Diagonal):
-            return f"{name} has a {type(system.damping).__name__} damping, not Diagonal"
-        if system.velocity_dependent_force:
-            return f"{name}'s force reads the velocity: the step has no explicit inverse"
-        if type(integrator) not in _supported_integrators():
-            return (
-                "the triton kernels implement the integrators symplectic_euler, imex and "
-                f"leapfrog, not '{integrator.name}'"
-            )
+        reason = independent_units.unsupported_reason(rnn)
+        if reason is not None:
+            return f"the triton kernels run independent units only: {reason}"
         if rnn.dtype not in (torch.float32, torch.float64):
             return f"the triton kernels run float32 or float64, not {rnn.dtype}"
         if triton is None:
@@ -598,13 +566,11 @@ class Triton(Backend):
             raise ValueError(f"backend 'triton' cannot run this model: {reason}")
         if y.device.type != "cuda" and not _interpreting():
             raise ValueError(f"backend 'triton' needs CUDA tensors, got the state on {y.device}")
-        system = rnn.system
-        force = _supported_systems()[type(system)]
-        scheme = _supported_integrators()[type(rnn.integrator)]
+        recurrence = independent_units.describe(rnn)
         batch, units = y.shape
-        config = self._config(force, scheme, system.damping is not None, steps, units)
-        x = self._force_input(rnn, u, batch, steps)
-        params = self._parameters(rnn, y, config)
+        config = self._config(recurrence, steps, units)
+        x = independent_units.force_input(rnn, u, batch, steps)
+        params = independent_units.per_unit_parameters(rnn, y, recurrence)
         y, v = y.contiguous(), v.contiguous()
         tracked = [y, v, *params] + ([] if x is None else [x])
         needs_graph = torch.is_grad_enabled() and any(t.requires_grad for t in tracked)
@@ -619,46 +585,9 @@ class Triton(Backend):
         y_seq, y_out, v_out = _TritonRecurrence.apply(config, x_arg, y, v, *params)
         return y_seq, None, (y_out, v_out)
 
-    def _config(self, force: int, scheme: int, damped: bool, steps: int, units: int) -> _Config:
+    def _config(self, recurrence: UnitRecurrence, steps: int, units: int) -> _Config:
         block = self.block
         if block is None:
             block = min(128, max(16, 1 << (units - 1).bit_length()))
         num_warps = self.num_warps if self.num_warps is not None else max(1, block // 32)
-        return _Config(force, scheme, damped, steps, self.anchor_every, block, num_warps)
-
-    @staticmethod
-    def _force_input(rnn: OscillatorRNN, u: Tensor | None, batch: int, steps: int) -> Tensor | None:
-        """What the kernels add inside the force each step, ``(batch, steps, units)``."""
-        system = rnn.system
-        units = system.state_size
-        if _supported_systems()[type(system)] == _TANH:
-            if u is None:  # free evolution: the force reads the bias
-                return system.input_map.bias.expand(batch, steps, units)
-            return u
-        if u is None:
-            return None
-        from ..systems.harmonic import HarmonicOscillator
-
-        if isinstance(system, HarmonicOscillator):  # the force is B u, read per step
-            drive = system.drive(u)
-            return drive if isinstance(drive, Tensor) else None
-        return u
-
-    @staticmethod
-    def _parameters(
-        rnn: OscillatorRNN, like: Tensor, config: _Config
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Per-unit ``(h, stiffness, damping, w)``, each ``(units,)`` (differentiable)."""
-        system = rnn.system
-        units = system.state_size
-
-        def per_unit(value: Tensor | float) -> Tensor:
-            if not isinstance(value, Tensor):
-                return torch.full((units,), value, dtype=like.dtype, device=like.device)
-            return value.to(like.device).expand(units)
-
-        h = per_unit(rnn.step_size())
-        stiff = per_unit(system.stiffness.values)
-        damp = per_unit(system.damping.values) if config.damped else h.detach()
-        w = system.recurrent_weight if config.force == _TANH else h.detach()
-        return h, stiff, damp, w
+        return _Config(*recurrence, steps, self.anchor_every, block, num_warps)
