@@ -12,6 +12,14 @@ from .operators import Circulant, Dense, Diagonal, LinearFlow, Operator
 from .pendulum import Pendulum
 from .stack import SystemStack
 from .unicornn import UnICORNN, UnICORNNLayer
+from .unitary import (
+    ContractiveReLURNN,
+    ModReLU,
+    OrthogonalMatrix,
+    UnitaryRNN,
+    from_contractive_relu,
+    orthogonal_dilation,
+)
 from .van_der_pol import VanDerPol
 
 __all__ = [
@@ -33,4 +41,10 @@ __all__ = [
     "LinearOscillators",
     "LatticeOscillators",
     "HamiltonianRNN",
+    "OrthogonalMatrix",
+    "ModReLU",
+    "UnitaryRNN",
+    "ContractiveReLURNN",
+    "from_contractive_relu",
+    "orthogonal_dilation",
 ]
