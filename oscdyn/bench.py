@@ -73,7 +73,7 @@ from tqdm.auto import tqdm
 from . import __version__, backends
 from .compile import OscillatorRNN, StabilityWarning, StackedOscillatorRNN, compile
 from .io import write_json, write_netcdf, write_text
-from .systems import CoRNN, UnICORNN
+from .systems import CoRNN, LinearOscillators, UnICORNN
 from .systems.base import SecondOrderSystem
 from .systems.stack import SystemStack
 from .tables import aligned_table
@@ -134,6 +134,10 @@ def _cornn(input_size: int, hidden: int) -> SecondOrderSystem:
     return CoRNN(input_size, hidden, gamma=2.7, epsilon=4.7)
 
 
+def _linoss(input_size: int, hidden: int) -> SecondOrderSystem:
+    return LinearOscillators(input_size, hidden, hidden)
+
+
 #: the benchmark systems, with the settings of their papers' sequential-MNIST runs
 SYSTEMS: dict[str, BenchCase] = {
     "unicornn": BenchCase(
@@ -151,6 +155,14 @@ SYSTEMS: dict[str, BenchCase] = {
         0.042,
         _cornn,
         "gamma 2.7, epsilon 4.7, dt 0.042 (paper, sMNIST)",
+    ),
+    "linoss": BenchCase(
+        "linoss",
+        "LinOSS",
+        "symplectic_euler",
+        1.0,
+        _linoss,
+        "LinOSS-IMEX, A = relu(A_hat) ~ U(0, 1), dt 1, readout to hidden (paper's layer)",
     ),
 }
 
@@ -180,7 +192,7 @@ class BenchConfig:
         seed: seed of the parameters and inputs.
     """
 
-    systems: tuple[str, ...] = ("unicornn", "cornn")
+    systems: tuple[str, ...] = ("unicornn", "cornn", "linoss")
     methods: tuple[str, ...] | None = None
     batch: int = 64
     length: int = 784
