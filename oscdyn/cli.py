@@ -6,6 +6,8 @@
     oscdyn compare [--out DIR] [--quick] [--quiet] [--seed N]
     oscdyn stability --system duffing --integrators all --dt 0.01:2.0:50 [--out DIR] [--quiet]
     oscdyn bench [--systems ...] [--backends ...] [--quick] [--out DIR] [--quiet]
+    oscdyn train-task adding --model unicornn|cornn|linoss|unitary|lstm --length 1000 ...
+    oscdyn sweep CONFIG.toml [--executor local|ray|serial] [--workers N] [--address ADDR]
 
 ``demo`` is the embedded system-identification experiment (:mod:`oscdyn.sysid.demo`);
 ``compare`` the integrator comparison on a Duffing oscillator (:mod:`oscdyn.demo`).
@@ -97,6 +99,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_bench_arguments(bench)
     bench.set_defaults(handler=bench_command)
+
+    from .tasks.command import add_train_task_arguments, train_task_command
+
+    train_task = commands.add_parser(
+        "train-task",
+        help="train a recurrent model on a long-dependency task (adding, copy, (p)sMNIST)",
+        description="Train an oscillator network (any built-in recurrent system and valid "
+        "integrator), a unitary RNN or an LSTM on one of the papers' long-dependency tasks; "
+        "prints and writes the learning curve (NetCDF, PNG, summary table) into --out.",
+    )
+    add_train_task_arguments(train_task)
+    train_task.set_defaults(handler=train_task_command)
+
+    from .sweep import add_sweep_arguments
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run one study over a grid of systems x integrators x dt x seeds (pool or Ray)",
+        description="Run stability, fit or train-task at every cell of the grid a TOML file "
+        "names; cells are stored as they finish (a rerun resumes) and merged into sweep.nc, "
+        "summary.txt and heatmap.png.",
+    )
+    add_sweep_arguments(sweep)
     return parser
 
 

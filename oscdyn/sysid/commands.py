@@ -7,6 +7,10 @@ for ``oscdyn/cli.py`` to wire into its sub-parsers::
     oscdyn simulate --model MODEL.pt --data FILE --init-window 50 --out PRED.nc
     oscdyn demo [--out DIR] [--quick] [--quiet] [--seed N] [--model duffing|oscnet]
 
+``oscdyn fit`` runs data-parallel under ``torchrun --nproc-per-node N`` (gloo on CPU): the
+global batch ``--batch-size`` is split over the processes, which take the same steps as
+one process (:mod:`oscdyn.distributed`); rank 0 alone prints and writes the model file.
+
 Data files: ``.nc``, ``.csv`` (``--inputs``/``--outputs`` name the columns, ``--sample-time``
 when there is no ``time`` column), ``.npz`` (arrays ``u``, ``y``, ``dt``) or the Silverbox
 ``.mat`` (``--split`` picks the record). Every file is written atomically.
@@ -20,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..distributed import DistributedContext, init_distributed, shutdown
 from ..integrators import available
 from .checkpoint import load_model, save_model
 from .data import DataError, IOData
@@ -182,7 +187,18 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fit_command(args: argparse.Namespace) -> int:
-    """Run ``oscdyn fit``; the exit status."""
+    """Run ``oscdyn fit`` (data-parallel when started by ``torchrun``); the exit status."""
+    try:
+        context = init_distributed(device="cpu")
+    except ValueError as error:
+        return _fail(f"torchrun environment: {error}")
+    try:
+        return _fit_command(args, context)
+    finally:
+        shutdown(context)
+
+
+def _fit_command(args: argparse.Namespace, context: DistributedContext) -> int:
     try:
         data = _load_data(args, "train", outputs_required=True)
     except (DataError, FileNotFoundError) as error:
@@ -215,9 +231,12 @@ def fit_command(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             resume=not args.no_resume,
             progress=not args.quiet,
+            distributed=context,
         )
     except (DataError, ValueError) as error:
         return _fail(str(error))
+    if not context.is_main:
+        return 0
     options = result.options
     metadata = {
         "data": str(args.data),
@@ -233,6 +252,7 @@ def fit_command(args: argparse.Namespace) -> int:
         f"fitted {args.model} with {args.integrator} ({options['substeps']} step(s) per sample, "
         f"hold {args.hold}) on {args.data}: {options['train_samples']} training, "
         f"{options['validation_samples']} validation samples"
+        + (f", {context.world_size} processes" if context.is_distributed else "")
     )
     if math.isfinite(result.best_rmse):
         print(

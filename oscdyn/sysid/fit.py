@@ -17,7 +17,12 @@ initialisation window), not to predict one step ahead:
 * with ``checkpoint=PATH`` the full training state (model, best model, optimizer, the
   window sampler's random state, history) is written atomically at each evaluation; a
   later call with the same arguments resumes from it and ends exactly where an
-  uninterrupted run would. Runs are seeded (``seed``) and reproducible.
+  uninterrupted run would. Runs are seeded (``seed``) and reproducible;
+* data-parallel over processes (``distributed``, under ``torchrun``; see
+  :mod:`oscdyn.distributed`): every rank draws the same global batch of windows and
+  simulates its share, DDP averages the gradients, so the run takes the same steps as one
+  process up to float rounding; rank 0 alone evaluates (its score is broadcast), shows
+  progress and writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ..distributed import DistributedContext, single_process
 from .checkpoint import load_torch, model_from_record, model_record, save_torch
 from .data import DataError, IOData
 from .metrics import metrics
@@ -169,6 +175,7 @@ def fit(
     progress: bool = True,
     callback: Callable[[FitProgress], bool | None] | None = None,
     threads: int | None = 1,
+    distributed: DistributedContext | None = None,
 ) -> FitResult:
     """Fit ``model`` to ``data`` by simulation error with ``integrator`` at step ``dt`` (s).
 
@@ -205,6 +212,11 @@ def fit(
         progress: a tqdm progress bar on stderr; callback: called after each evaluation.
         threads: torch intra-op threads during the fit (default 1, the fastest for these
             tiny tensors; see :mod:`oscdyn.sysid.threads`), ``None`` to leave it.
+        distributed: this process's :class:`~oscdyn.distributed.DistributedContext` in a
+            data-parallel run (from :func:`~oscdyn.distributed.init_distributed`; default:
+            one process). ``batch_size`` is the global batch (at least the world size);
+            only rank 0 shows progress, calls ``callback`` and writes ``checkpoint``; every
+            rank returns the same result.
     """
     arguments = {k: v for k, v in locals().items() if k != "threads"}  # the parameters only
     with intra_op_threads(threads):
@@ -238,7 +250,9 @@ def _fit(
     resume: bool,
     progress: bool,
     callback: Callable[[FitProgress], bool | None] | None,
+    distributed: DistributedContext | None,
 ) -> FitResult:
+    context = distributed or single_process()
     model.check_data(data)
     if not data.has_output:
         raise DataError(f"training data {data.name!r} has no output y")
@@ -248,6 +262,7 @@ def _fit(
         raise ValueError(f"init_window must be at least 1, got {init_window}")
     if iterations < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError("iterations, batch_size and eval_every must be positive")
+    share = context.shard(batch_size)  # this rank's windows of each global batch
     train, held_out = _validation_split(data, validation, init_window)
     if held_out is not None:
         model.check_data(held_out)
@@ -324,7 +339,7 @@ def _fit(
         y_train = model.normalize_outputs(torch.as_tensor(train.y, dtype=dtype))
 
     def save(iteration: int) -> None:
-        if checkpoint is None:
+        if checkpoint is None or not context.is_main:
             return
         save_torch(
             {
@@ -355,12 +370,13 @@ def _fit(
         total=iterations,
         initial=start_iteration,
         desc=f"fit {model.kind} ({integrator})",
-        disable=not progress,
+        disable=not (progress and context.is_main),
         file=sys.stderr,
         leave=False,
         dynamic_ncols=True,
     )
     iteration = start_iteration
+    trained = context.wrap(model)  # the model, or DDP around it (gradients averaged)
     clock = time.perf_counter()
     try:
         while iteration < iterations:
@@ -370,12 +386,16 @@ def _fit(
             for group in optimizer.param_groups:
                 group["lr"] = rate
             starts = torch.randint(0, len(train) - length + 1, (batch_size,), generator=generator)
-            index = starts[:, None] + torch.arange(length)
+            index = starts[share, None] + torch.arange(length)
             u_batch, y_batch = u_train[index], y_train[index]
             optimizer.zero_grad(set_to_none=True)
-            predicted = model(u_batch, y_batch[:, :init_window])
-            loss = torch.mean((predicted - y_batch[:, init_window:]) ** 2)
-            loss_value = float(loss.detach())
+            predicted = trained(u_batch, y_batch[:, :init_window])
+            squared = torch.sum((predicted - y_batch[:, init_window:]) ** 2)
+            count = batch_size * steps * model.n_outputs  # the global batch's elements
+            # DDP averages the ranks' gradients: scaled by the world size, the average is the
+            # gradient of the global batch's mean squared error
+            loss = squared * (context.world_size / count)
+            loss_value = float(context.all_reduce_sum(squared.detach())) / count
             if math.isfinite(loss_value):
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -392,7 +412,12 @@ def _fit(
             bar.update(1)
             if iteration % eval_every == 0 or iteration == iterations:
                 if held_out is not None:
-                    scores = evaluate(model, held_out)
+                    scores = {"rmse": math.nan, "nrmse": math.nan}
+                    if context.is_main:
+                        scores = evaluate(model, held_out)
+                    scores["rmse"], scores["nrmse"] = context.broadcast(
+                        [scores["rmse"], scores["nrmse"]]
+                    )
                     rmse = scores["rmse"] if math.isfinite(scores["rmse"]) else math.inf
                     evaluations["iteration"].append(float(iteration))
                     evaluations["rmse"].append(rmse)
@@ -412,12 +437,14 @@ def _fit(
                 if held_out is not None and bad >= patience:
                     stopped = "early stopping"
                     break
-                if callback is not None and callback(
-                    FitProgress(iteration, loss_value, steps, rmse, best_rmse, train_time)
-                ):
+                wants_stop = False
+                if context.is_main and callback is not None:
+                    report = FitProgress(iteration, loss_value, steps, rmse, best_rmse, train_time)
+                    wants_stop = bool(callback(report))
+                if context.any(wants_stop):  # rank 0's decision, taken by every rank
                     stopped = "callback"
                     break
-                if max_time is not None and train_time >= max_time:
+                if context.any(max_time is not None and train_time >= max_time):
                     stopped = "time limit"
                     break
     finally:
