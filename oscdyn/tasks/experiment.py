@@ -1,0 +1,197 @@
+"""One training experiment end to end: task by name, model by name, train, write results.
+
+:func:`run_experiment` is what ``oscdyn train-task`` and ``examples/adding_problem.py``
+call; the pieces it joins (``build_task``, ``models.build_model``, ``train.train``,
+``results.write_results``) are public for other loops (e.g. a distributed one).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .adding import AddingProblem
+from .base import SequenceTask
+from .copy import CopyTask
+from .mnist import SequentialMNIST
+from .models import Settings, build_model, parameter_count
+from .noise_padded import NoisePadded
+from .results import summary, write_results
+from .train import TEST_SEED, TrainResult, train
+
+__all__ = ["TASK_NAMES", "build_task", "Experiment", "run_experiment", "resolve_device"]
+
+#: tasks by ``oscdyn train-task`` name; ``--length`` is the adding length / copy delay
+TASK_NAMES = ("adding", "copy", "smnist", "psmnist")
+_DEFAULT_LENGTH = {"adding": 1000, "copy": 1000}
+
+
+def build_task(
+    name: str,
+    length: int | None = None,
+    data: str | os.PathLike[str] | None = None,
+    noise_pad: int | None = None,
+    fresh_noise: bool = False,
+    permutation_seed: int = 0,
+) -> SequenceTask:
+    """The task ``name`` (``TASK_NAMES``).
+
+    Args:
+        length: adding: sequence length; copy: the delay (default 1000 for both); not
+            accepted by the MNIST tasks (784 steps).
+        data: MNIST folder or ``.npz`` (``smnist``, ``psmnist`` only, required there).
+        noise_pad: pad the inputs with ``N(0, 1)`` noise to this many steps (coRNN's noise
+            padding; one fixed pattern unless ``fresh_noise``).
+        permutation_seed: the pixel permutation of ``psmnist``.
+    """
+    if name not in TASK_NAMES:
+        raise ValueError(f"unknown task '{name}'; known: {', '.join(TASK_NAMES)}")
+    mnist = name in ("smnist", "psmnist")
+    if mnist:
+        if length is not None:
+            raise ValueError(f"--length does not apply to {name} (784 pixel steps)")
+        if data is None:
+            raise ValueError(f"{name} needs --data: an MNIST folder (IDX files) or .npz file")
+        task: SequenceTask = SequentialMNIST(
+            data, permuted=name == "psmnist", permutation_seed=permutation_seed
+        )
+    else:
+        if data is not None:
+            raise ValueError(f"--data applies to smnist and psmnist, not to {name}")
+        length = _DEFAULT_LENGTH[name] if length is None else length
+        task = AddingProblem(length) if name == "adding" else CopyTask(delay=length)
+    if noise_pad is not None:
+        task = NoisePadded(task, noise_pad, fixed_noise=not fresh_noise)
+    elif fresh_noise:
+        raise ValueError("--fresh-noise needs --noise-pad")
+    return task
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else the CPU; any other name as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        target = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got '{device}'") from error
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{device}': CUDA is not available here (use cpu or auto)")
+    return target
+
+
+@dataclass
+class Experiment:
+    """A finished run: the training result, the files written and the summary text."""
+
+    result: TrainResult
+    paths: dict[str, Path]
+    summary: str
+    command: str
+
+
+def _command(
+    task_name: str,
+    settings: Settings,
+    arguments: dict[str, Any],
+) -> str:
+    parts = ["oscdyn", "train-task", task_name, "--model", settings.model]
+    for flag, value in arguments.items():
+        if value is None or value is False:
+            continue
+        parts.append(f"--{flag}")
+        if value is not True:
+            parts.append(str(value))
+    for key, value in sorted(settings.options.items()):
+        parts += ["--option", f"{key}={value}"]
+    return shlex.join(parts)
+
+
+def run_experiment(
+    task_name: str,
+    settings: Settings,
+    steps: int = 1000,
+    length: int | None = None,
+    data: str | os.PathLike[str] | None = None,
+    noise_pad: int | None = None,
+    fresh_noise: bool = False,
+    permutation_seed: int = 0,
+    seed: int = 0,
+    eval_every: int = 100,
+    test_size: int = 1000,
+    clip: float | None = None,
+    max_time: float | None = None,
+    device: str = "auto",
+    out: str | os.PathLike[str] = "oscdyn-train-task",
+    progress: bool = True,
+) -> Experiment:
+    """Build the task and the model (seeded by ``seed``), train, write the results into
+    ``out`` (``learning_curve.nc``, ``learning_curve.png``, ``summary.txt``).
+
+    ``settings`` come from :func:`~oscdyn.tasks.models.resolve_settings`; the other
+    arguments as :func:`build_task` and :func:`~oscdyn.tasks.train.train`.
+    """
+    if length is None and task_name in _DEFAULT_LENGTH:
+        length = _DEFAULT_LENGTH[task_name]
+    task = build_task(task_name, length, data, noise_pad, fresh_noise, permutation_seed)
+    target = resolve_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(task, settings)
+    command = _command(
+        task_name,
+        settings,
+        {
+            "length": length,
+            "data": data,
+            "noise-pad": noise_pad,
+            "fresh-noise": fresh_noise,
+            "permutation-seed": permutation_seed if task_name == "psmnist" else None,
+            "integrator": settings.integrator,
+            "dt": settings.dt,
+            "backend": settings.backend,
+            "hidden": settings.hidden,
+            "steps": steps,
+            "batch": settings.batch,
+            "lr": settings.lr,
+            "clip": clip,
+            "seed": seed,
+            "eval-every": eval_every,
+            "test-size": test_size,
+            "max-time": max_time,
+            "device": str(target),
+            "out": os.fspath(out),
+        },
+    )
+    result = train(
+        model,
+        task,
+        steps,
+        settings.batch,
+        settings.lr,
+        seed=seed,
+        eval_every=eval_every,
+        test_size=test_size,
+        clip=clip,
+        max_time=max_time,
+        device=target,
+        progress=progress,
+        test_seed=TEST_SEED,
+    )
+    info = {
+        "command": command,
+        "device": str(target),
+        "threads": torch.get_num_threads(),
+        "parameters": parameter_count(model),
+        "clip": clip,
+        "seed": seed,
+        "eval_every": eval_every,
+        "test_size": int(result.history.attrs["test_size"]),  # capped by a file's test split
+    }
+    paths = write_results(result, task, settings, out, info)
+    return Experiment(result, paths, summary(result, task, settings, info), command)

@@ -1,0 +1,183 @@
+"""What ``oscdyn train-task`` writes: the learning curve as NetCDF, a PNG and a text summary.
+
+Every file is written atomically (``oscdyn.io``, ``oscdyn.plot``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..io import write_netcdf, write_text
+from ..plot import finite, new_figure, save_png
+from ..tables import aligned_table
+from .base import SequenceTask
+from .models import MODELS, Settings
+from .train import TrainResult
+
+__all__ = ["summary", "plot_learning_curve", "write_results"]
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "-"
+
+
+def _dataset(
+    result: TrainResult, task: SequenceTask, settings: Settings, info: dict[str, Any]
+) -> xr.Dataset:
+    dataset = result.history.copy()
+    dataset.attrs.update(
+        {
+            "task": task.name,
+            "task_description": task.describe(),
+            "sequence_length": task.length,
+            "model": settings.model,
+            "hidden": settings.hidden,
+            "integrator": settings.integrator or "-",
+            "dt": np.nan if settings.dt is None else settings.dt,
+            "backend": settings.backend or "-",
+            "options": _options_text(settings.options),
+            "lr": settings.lr,
+            "batch": settings.batch,
+            "steps_done": result.steps,
+            "train_wall_time_s": result.wall_time,
+            "stopped": result.stopped,
+            "defaults_source": MODELS[settings.model].source,
+            **{k: ("-" if v is None else v) for k, v in info.items()},
+        }
+    )
+    return dataset
+
+
+def summary(
+    result: TrainResult, task: SequenceTask, settings: Settings, info: dict[str, Any]
+) -> str:
+    """The plain-text summary: settings, baseline, one row per evaluation, the outcome."""
+    history = result.history
+    spec = MODELS[settings.model]
+    metric = task.metric_name
+    losses = history["train_loss"].values
+    rows = []
+    previous = 0
+    for k, step in enumerate(history["evaluation_step"].values):
+        window = losses[previous:step]
+        train_loss = f"{np.mean(window):.4g}" if len(window) else "-"
+        previous = int(step)
+        rows.append(
+            [
+                str(int(step)),
+                f"{history['wall_time'].values[k]:.1f}",
+                train_loss,
+                f"{history['test_loss'].values[k]:.4g}",
+                f"{history['test_metric'].values[k]:.4g}",
+            ]
+        )
+    header = ["step", "wall [s]", "train loss", "test loss", f"test {metric}"]
+    scheme = (
+        f"integrator {settings.integrator}, dt {settings.dt:g}, backend {settings.backend}; "
+        if spec.oscillator
+        else ""
+    )
+    best_step, best_value = result.best(task.higher_is_better)
+    baseline = result.baseline
+    lines = [
+        f"oscdyn train-task: {task.describe()}",
+        f"model {settings.model}: {spec.description}, hidden {settings.hidden}, "
+        f"{info.get('parameters', '?')} parameters; {scheme}"
+        f"options {_options_text(settings.options)}",
+        f"defaults from: {spec.source}",
+        f"training: Adam lr {settings.lr:g}, batch {settings.batch}, "
+        f"clip {info.get('clip') or '-'}, "
+        f"seed {info.get('seed', '-')}; test set {info.get('test_size', '-')} sequences; "
+        f"device {info.get('device', '-')}, torch threads {info.get('threads', '-')}",
+        f"baseline ({baseline.description}): loss {baseline.loss:.4g}, {metric} "
+        f"{baseline.metric:.4g}",
+        "",
+        *aligned_table(header, rows, left=()),
+        "",
+        f"final test {metric} {result.final_test_metric:.4g} (loss {result.final_test_loss:.4g}) "
+        f"after {result.steps} steps in {result.wall_time:.1f} s (stopped: {result.stopped}); "
+        f"best test {metric} {best_value:.4g} at step {best_step}",
+        "train loss: mean over the updates since the previous evaluation; wall: seconds since "
+        "the start, evaluations included",
+    ]
+    if "command" in info:
+        lines.append(f"command: {info['command']}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_learning_curve(
+    result: TrainResult, task: SequenceTask, settings: Settings, path: str | os.PathLike[str]
+) -> Path:
+    """Two panels: train and test loss against steps (log scale, baseline dashed); the test
+    metric against wall time."""
+    history = result.history
+    figure, (left, right) = new_figure(ncols=2)
+    steps = history["step"].values
+    left.plot(
+        steps,
+        finite(history["train_loss"].values, 1e-12),
+        color="C0",
+        alpha=0.35,
+        linewidth=0.7,
+        label="train (batch)",
+    )
+    eval_steps = history["evaluation_step"].values
+    left.plot(
+        eval_steps,
+        finite(history["test_loss"].values, 1e-12),
+        "o-",
+        color="C1",
+        markersize=3,
+        label="test",
+    )
+    left.axhline(
+        result.baseline.loss, color="k", linestyle="--", linewidth=1, label="memoryless baseline"
+    )
+    left.set(
+        xlabel="training step",
+        ylabel="loss",
+        yscale="log",
+        title=f"{task.name}, length {task.length}: {settings.model}",
+    )
+    left.legend(fontsize="small")
+    right.plot(
+        history["wall_time"].values,
+        finite(history["test_metric"].values),
+        "o-",
+        color="C1",
+        markersize=3,
+        label="test",
+    )
+    right.axhline(
+        result.baseline.metric, color="k", linestyle="--", linewidth=1, label="memoryless baseline"
+    )
+    right.set(
+        xlabel="wall time [s]",
+        ylabel=f"test {task.metric_name}",
+        yscale="log" if task.metric_name == "mse" else "linear",
+    )
+    right.legend(fontsize="small")
+    return save_png(figure, path)
+
+
+def write_results(
+    result: TrainResult,
+    task: SequenceTask,
+    settings: Settings,
+    out: str | os.PathLike[str],
+    info: dict[str, Any],
+) -> dict[str, Path]:
+    """Write ``learning_curve.nc``, ``learning_curve.png`` and ``summary.txt`` into ``out``
+    (created if missing); returns their paths by kind."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "netcdf": write_netcdf(_dataset(result, task, settings, info), out / "learning_curve.nc"),
+        "png": plot_learning_curve(result, task, settings, out / "learning_curve.png"),
+        "summary": write_text(summary(result, task, settings, info), out / "summary.txt"),
+    }

@@ -1,0 +1,275 @@
+"""Training a model on a sequence task: batch source, step function and loop, kept apart.
+
+The pieces are separate so the loop can later run under ``DistributedDataParallel``:
+
+* :class:`BatchSource` gives the *global* batch of step ``k`` from a generator seeded by
+  ``(seed, k)`` alone, so every process draws the same batch without communicating and
+  takes its slice with :func:`shard` (``local_batch(step, rank, world_size)``); a resumed
+  run draws exactly the batches an uninterrupted one would;
+* :func:`train_step` is one optimizer update on whatever batch it is given;
+* :func:`evaluate` scores a fixed held-out set (:func:`held_out_set`, drawn from a stream
+  apart from training, the same for every model and training seed);
+* :func:`train` is the loop: Adam, optional gradient-norm clipping, a tqdm bar, an
+  evaluation every ``eval_every`` steps (and before the first and after the last), an
+  optional wall-time limit. The model is built by the caller (see ``models.build_model``).
+
+Training losses stay on the device between evaluations (no host sync per step).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .base import Baseline, SequenceTask, check_batch_size
+
+__all__ = [
+    "TEST_SEED",
+    "stream_seed",
+    "BatchSource",
+    "shard",
+    "held_out_set",
+    "train_step",
+    "evaluate",
+    "train",
+    "TrainResult",
+]
+
+#: seed of the held-out test set (its own stream: never one of the training batches)
+TEST_SEED = 0
+_TRAIN_STREAM, _TEST_STREAM = 0, 1
+
+
+def stream_seed(seed: int, stream: int, index: int = 0) -> int:
+    """A 63-bit generator seed for item ``index`` of stream ``stream`` under ``seed``
+    (``numpy.random.SeedSequence``: distinct keys give independent streams)."""
+    state = np.random.SeedSequence([int(seed), int(stream), int(index)]).generate_state(
+        1, dtype=np.uint64
+    )
+    return int(state[0] & np.uint64(2**63 - 1))
+
+
+def shard(tensor: Tensor, rank: int, world_size: int) -> Tensor:
+    """Rows ``[rank * n, (rank + 1) * n)`` of ``tensor``, ``n = len(tensor) / world_size``."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+    if len(tensor) % world_size:
+        raise ValueError(
+            f"the global batch of {len(tensor)} does not split into {world_size} equal parts"
+        )
+    size = len(tensor) // world_size
+    return tensor[rank * size : (rank + 1) * size]
+
+
+class BatchSource:
+    """The training batches of ``task``: step ``k`` gives the same global batch in every
+    process and every run with this ``seed``."""
+
+    def __init__(self, task: SequenceTask, batch_size: int, seed: int = 0) -> None:
+        self.task = task
+        self.batch_size = check_batch_size(batch_size)
+        self.seed = int(seed)
+
+    def global_batch(self, step: int) -> tuple[Tensor, Tensor]:
+        """``(inputs, targets)`` of step ``step`` (CPU), all ``batch_size`` sequences."""
+        generator = torch.Generator().manual_seed(stream_seed(self.seed, _TRAIN_STREAM, step))
+        return self.task.sample(self.batch_size, generator)
+
+    def local_batch(self, step: int, rank: int = 0, world_size: int = 1) -> tuple[Tensor, Tensor]:
+        """Process ``rank``'s slice of :meth:`global_batch` among ``world_size`` processes."""
+        inputs, targets = self.global_batch(step)
+        return shard(inputs, rank, world_size), shard(targets, rank, world_size)
+
+
+def held_out_set(
+    task: SequenceTask, size: int = 1000, seed: int = TEST_SEED
+) -> tuple[Tensor, Tensor]:
+    """``size`` test sequences of ``task`` from the test stream of ``seed`` (CPU tensors)."""
+    check_batch_size(size, "test_size")
+    generator = torch.Generator().manual_seed(stream_seed(seed, _TEST_STREAM))
+    return task.test_set(size, generator)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    task: SequenceTask,
+    inputs: Tensor,
+    targets: Tensor,
+    clip: float | None = None,
+) -> Tensor:
+    """One update on ``(inputs, targets)``; returns the loss before it (detached, on device).
+
+    ``clip``: rescale the gradient to at most this global 2-norm (``None``: no clipping).
+    """
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = task.loss(model(inputs), targets)
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.detach()
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    task: SequenceTask,
+    inputs: Tensor,
+    targets: Tensor,
+    chunk: int | None = None,
+) -> tuple[float, float]:
+    """``(loss, metric)`` of ``model`` on the whole set, run ``chunk`` sequences at a time."""
+    model.eval()
+    size = len(inputs)
+    chunk = size if chunk is None else check_batch_size(chunk, "chunk")
+    outputs = torch.cat([model(inputs[i : i + chunk]) for i in range(0, size, chunk)])
+    return float(task.loss(outputs, targets)), float(task.metric(outputs, targets))
+
+
+@dataclass
+class TrainResult:
+    """How training went.
+
+    ``history``: an ``xarray.Dataset`` with ``train_loss`` along ``step`` (the loss of each
+    update's batch) and ``test_loss``, ``test_metric``, ``wall_time`` (seconds since the
+    start, evaluations included) along ``evaluation`` (coordinate ``evaluation_step``: the
+    updates done before it). ``stopped``: ``"steps"``, ``"max_time"`` or ``"non-finite
+    loss"``.
+    """
+
+    model: nn.Module
+    history: xr.Dataset
+    steps: int
+    wall_time: float
+    stopped: str
+    baseline: Baseline
+
+    @property
+    def final_test_loss(self) -> float:
+        return float(self.history["test_loss"][-1])
+
+    @property
+    def final_test_metric(self) -> float:
+        return float(self.history["test_metric"][-1])
+
+    def best(self, higher_is_better: bool) -> tuple[int, float]:
+        """``(step, value)`` of the best test metric."""
+        values = self.history["test_metric"].values
+        finite = np.where(np.isfinite(values), values, -np.inf if higher_is_better else np.inf)
+        index = int(np.argmax(finite) if higher_is_better else np.argmin(finite))
+        return int(self.history["evaluation_step"].values[index]), float(values[index])
+
+
+def train(
+    model: nn.Module,
+    task: SequenceTask,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+    eval_every: int = 100,
+    test_size: int = 1000,
+    clip: float | None = None,
+    max_time: float | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    test_seed: int = TEST_SEED,
+    eval_chunk: int | None = 250,
+) -> TrainResult:
+    """Train ``model`` (moved to ``device``) on ``task`` with Adam at learning rate ``lr``.
+
+    Args:
+        steps: optimizer updates; batch_size: sequences per update; seed: the training
+            batch stream (seed the model's initialisation yourself).
+        eval_every: updates between evaluations on the held-out set of ``test_size``
+            sequences (``test_seed``), also run before the first and after the last update.
+        clip: gradient-norm clipping (``None``: none); max_time: stop after this many
+            seconds (checked after each update); progress: a tqdm bar on stderr.
+        eval_chunk: sequences per evaluation forward pass (``None``: all at once); the
+            default bounds the memory of the stored states at length 1000 to ~128 MB.
+    """
+    for label, value in (("steps", steps), ("eval_every", eval_every)):
+        check_batch_size(value, label)
+    if not (0 < lr < math.inf):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
+    if clip is not None and not (0 < clip < math.inf):
+        raise ValueError(f"clip must be positive and finite, got {clip}")
+    if max_time is not None and not max_time > 0:
+        raise ValueError(f"max_time must be positive, got {max_time}")
+    device = torch.device(device)
+    model = model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    batches = BatchSource(task, batch_size, seed)
+    test_inputs, test_targets = (t.to(device) for t in held_out_set(task, test_size, test_seed))
+
+    train_losses: list[Tensor] = []
+    evaluations: dict[str, list[float]] = {"step": [], "loss": [], "metric": [], "wall": []}
+    start = time.perf_counter()
+
+    def record_evaluation(step: int) -> tuple[float, float]:
+        loss, metric = evaluate(model, task, test_inputs, test_targets, eval_chunk)
+        evaluations["step"].append(step)
+        evaluations["loss"].append(loss)
+        evaluations["metric"].append(metric)
+        evaluations["wall"].append(time.perf_counter() - start)
+        return loss, metric
+
+    record_evaluation(0)
+    stopped = "steps"
+    bar = tqdm(
+        total=steps,
+        desc=f"train {task.name}",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    step = 0
+    with bar:
+        while step < steps:
+            inputs, targets = (t.to(device) for t in batches.global_batch(step))
+            train_losses.append(train_step(model, optimizer, task, inputs, targets, clip))
+            step += 1
+            bar.update(1)
+            out_of_time = max_time is not None and time.perf_counter() - start >= max_time
+            if step % eval_every == 0 or step == steps or out_of_time:
+                latest = float(train_losses[-1])
+                loss, metric = record_evaluation(step)
+                bar.set_postfix(train=f"{latest:.4g}", test=f"{loss:.4g}", metric=f"{metric:.4g}")
+                if not math.isfinite(latest):
+                    stopped = "non-finite loss"
+                    break
+            if out_of_time:
+                stopped = "max_time"
+                break
+    wall_time = time.perf_counter() - start
+    history = xr.Dataset(
+        {
+            "train_loss": ("step", torch.stack(train_losses).cpu().double().numpy()),
+            "test_loss": ("evaluation", np.array(evaluations["loss"])),
+            "test_metric": ("evaluation", np.array(evaluations["metric"])),
+            "wall_time": ("evaluation", np.array(evaluations["wall"])),
+        },
+        coords={
+            "step": np.arange(1, step + 1),
+            "evaluation_step": ("evaluation", np.array(evaluations["step"], dtype=np.int64)),
+        },
+        attrs={
+            "metric": task.metric_name,
+            "test_size": len(test_targets),
+            "baseline_loss": task.baseline().loss,
+            "baseline_metric": task.baseline().metric,
+            "baseline": task.baseline().description,
+        },
+    )
+    history["wall_time"].attrs["units"] = "s"
+    return TrainResult(model, history, step, wall_time, stopped, task.baseline())
