@@ -34,7 +34,9 @@ Methodology (also printed under the table):
   separate from the timed runs (the profiler slows a call down).
 * "Inputs and outputs excluded" (the memory growth target): the call's interface tensors
   (the output ``y_seq``, the encoded input ``V u + b`` that the recurrence reads, and the
-  gradients of both: ``IO_TENSORS`` tensors of ``batch x length x hidden``) are subtracted
+  gradients of both: ``BenchCase.io_tensors`` tensors of ``batch x length x hidden``, 4 for a
+  system whose output is its positions; 6 with a readout layer, whose input, the positions,
+  and its gradient are two more) are subtracted
   from the live memory at every allocation event before taking the peak: allocations at
   least that large count as interface tensors, up to that many of them (on CUDA too, from
   the same profiler events). Anything else a method keeps per time step still counts.
@@ -100,7 +102,6 @@ REFERENCES: tuple[str, ...] = ("eager", "lstm", "odeint")
 DEFAULT_CASE = {"batch": 64, "length": 784, "hidden": 128, "input_size": 1}
 #: the number of ``batch x length x hidden`` tensors of a call's interface (output, encoded
 #: input and the gradient of each) excluded from the memory growth ratio
-IO_TENSORS = 4
 GIB = 2**30
 MIB = 2**20
 
@@ -116,6 +117,10 @@ class BenchCase:
         dt: the compiled step.
         build: ``build(input_size, hidden) -> system``.
         settings: the published settings used (printed in the table).
+        io_tensors: how many ``batch x length x hidden`` tensors the call's interface has
+            (excluded from the memory-growth figure): output, encoded input and their
+            gradients, plus the positions and their gradient where a readout maps the
+            positions to the output.
     """
 
     name: str
@@ -124,6 +129,7 @@ class BenchCase:
     dt: float
     build: Callable[[int, int], SecondOrderSystem | SystemStack]
     settings: str
+    io_tensors: int = 4
 
 
 def _unicornn(input_size: int, hidden: int) -> SystemStack:
@@ -163,6 +169,7 @@ SYSTEMS: dict[str, BenchCase] = {
         1.0,
         _linoss,
         "LinOSS-IMEX, A = relu(A_hat) ~ U(0, 1), dt 1, readout to hidden (paper's layer)",
+        io_tensors=6,
     ),
 }
 
@@ -584,10 +591,10 @@ def _inputs(
     return u.to(device), probe.to(device)
 
 
-def _io_sizes(config: BenchConfig, length: int) -> tuple[int, int]:
+def _io_sizes(case: BenchCase, config: BenchConfig, length: int) -> tuple[int, int]:
     """(bytes of one ``batch x length x hidden`` float32 tensor, the excluded allowance)."""
     tensor = config.batch * length * config.hidden * 4
-    return tensor, IO_TENSORS * tensor
+    return tensor, case.io_tensors * tensor
 
 
 def _bench_system(
@@ -653,7 +660,7 @@ def _bench_system(
                 progress.update(1)
             except Exception as error:
                 record.update(status="error", reason=_error_text(error))
-    io_tensor, io_allowance = _io_sizes(config, config.length)
+    io_tensor, io_allowance = _io_sizes(case, config, config.length)
     for name, method in methods.items():
         record = records[name]
         if record["status"] != "ok":
@@ -740,7 +747,7 @@ def _sweep(
             progress.set_postfix_str(f"{case.label} {name}: sweep length {length}")
             try:
                 u, probe = _inputs(config, length, device, config.seed + length)
-                io_tensor, io_allowance = _io_sizes(config, length)
+                io_tensor, io_allowance = _io_sizes(case, config, length)
                 start = time.perf_counter()
                 peak, excluded = peak_memory(
                     _training_call(method, u, probe), device, io_tensor, io_allowance
@@ -1256,8 +1263,8 @@ def format_table(report: dict[str, Any]) -> str:
             if meta["device"].startswith("cuda")
             else "(CPU: profiler allocation events, summed in time order)."
         ),
-        f"  I/O excluded: up to {IO_TENSORS} live batch x length x hidden tensors (output, "
-        "encoded input, their gradients) subtracted.",
+        "  I/O excluded: up to 4 live batch x length x hidden tensors (output, encoded input, "
+        "their gradients; 6 with a readout: the positions and their gradient) subtracted.",
         "  first s: compile (module construction) + first forward+backward, in this process "
         "(torch already initialised).",
         "  sweep: one profiled forward+backward per point; points predicted (linear in length) "
