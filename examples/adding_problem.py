@@ -1,13 +1,15 @@
 """The adding problem: oscillator networks against an LSTM of the same size.
 
 Trains each model on the adding problem (Hochreiter & Schmidhuber 1997; coRNN's generator)
-with its paper's defaults (``oscdyn.tasks.MODELS``) and prints a table of test MSE against
-the memoryless baseline 1/6. Each run also writes ``learning_curve.nc``, ``.png`` and
-``summary.txt`` under ``--out/<model>``. The defaults here are a short problem (a few
-minutes on a laptop CPU); the issue's setting is ``--length 1000`` with more steps::
+with its paper's defaults (``oscdyn.tasks.MODELS``: hidden 128, coRNN's released adding
+settings) and prints a table of test MSE against the memoryless baseline 1/6. Each run
+also writes ``learning_curve.nc``, ``.png`` and ``summary.txt`` under ``--out/<model>``.
+The default is a short problem: on a 2-core CPU (one thread) coRNN left the 1/6 plateau
+after about 1000 steps and reached test MSE 0.0067 at 3000 (173 s, fused backend), while
+the LSTM stayed at 0.165 (115 s). The issue's setting is ``--length 1000`` (hours here)::
 
     python examples/adding_problem.py
-    python examples/adding_problem.py --length 1000 --steps 3000 --models cornn lstm
+    python examples/adding_problem.py --length 1000 --steps 6000 --models cornn lstm
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from oscdyn.tasks import ADDING_BASELINE_MSE, MODELS, resolve_settings, run_expe
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=100, help="sequence length (100)")
-    parser.add_argument("--steps", type=int, default=500, help="training steps (500)")
-    parser.add_argument("--hidden", type=int, default=32, help="units of every model (32)")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps (3000)")
+    parser.add_argument("--hidden", type=int, default=128, help="units of every model (128)")
+    parser.add_argument("--models", nargs="+", default=["cornn", "lstm"], choices=list(MODELS))
     parser.add_argument(
-        "--models", nargs="+", default=["cornn", "unicornn", "lstm"], choices=list(MODELS)
+        "--backend", default="fused", help="backend of the oscillator models (fused)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="adding-problem", help="output folder")
@@ -34,7 +37,8 @@ def main() -> None:
 
     rows = []
     for name in args.models:
-        settings = resolve_settings(name, hidden=args.hidden)
+        backend = args.backend if MODELS[name].oscillator else None
+        settings = resolve_settings(name, hidden=args.hidden, backend=backend)
         run = run_experiment(
             "adding",
             settings,

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from oscdyn.distributed import DistributedContext
 from oscdyn.tasks import (
     ADDING_BASELINE_MSE,
     MNIST_SOURCES,
@@ -23,7 +24,6 @@ from oscdyn.tasks import (
     held_out_set,
     load_mnist,
     read_idx,
-    shard,
 )
 
 
@@ -84,11 +84,11 @@ def test_batch_source_is_a_function_of_seed_and_step() -> None:
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(source.global_batch(5)[0], a[0])
     assert not torch.equal(BatchSource(task, 12, seed=4).global_batch(4)[0], a[0])
-    # per-rank slices put back together give the global batch (DistributedDataParallel)
-    parts = [source.local_batch(4, rank, 3) for rank in range(3)]
-    assert all(p[0].shape == (4, 20, 2) for p in parts)
-    assert torch.equal(torch.cat([p[0] for p in parts]), a[0])
-    assert torch.equal(torch.cat([p[1] for p in parts]), a[1])
+    # each rank draws the global batch itself and keeps its rows (DistributedDataParallel)
+    rows = [DistributedContext(rank=r, world_size=3).shard(12) for r in range(3)]
+    parts = [BatchSource(task, 12, seed=3).global_batch(4) for _ in rows]
+    assert torch.equal(torch.cat([p[0][r] for p, r in zip(parts, rows, strict=True)]), a[0])
+    assert torch.equal(torch.cat([p[1][r] for p, r in zip(parts, rows, strict=True)]), a[1])
 
 
 def test_held_out_set_is_fixed_and_apart_from_training() -> None:
@@ -99,12 +99,7 @@ def test_held_out_set_is_fixed_and_apart_from_training() -> None:
         assert not torch.equal(BatchSource(task, 16, seed=0).global_batch(step)[0], test_a[0])
 
 
-def test_shard_and_batch_errors() -> None:
-    x = torch.arange(10)
-    with pytest.raises(ValueError, match="does not split into 3"):
-        shard(x, 0, 3)
-    with pytest.raises(ValueError, match=r"rank must be in \[0, 2\)"):
-        shard(x, 2, 2)
+def test_batch_errors() -> None:
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         AddingProblem(10).sample(0, generator(0))
     with pytest.raises(ValueError, match="length must be an integer >= 2"):

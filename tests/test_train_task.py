@@ -7,6 +7,8 @@ import contextlib
 import io
 import math
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +72,7 @@ def test_training_is_deterministic_for_a_seed() -> None:
     assert not np.array_equal(first["train_loss"], other["train_loss"])
 
 
-def test_gradient_clipping_bounds_the_update() -> None:
+def test_gradient_clipping_and_loss_scale() -> None:
     # one Adam step moves each weight by about lr whatever the gradient scale, so clip
     # is checked on the gradient itself: its norm after train_step's clipping
     from oscdyn.tasks import train_step
@@ -86,6 +88,12 @@ def test_gradient_clipping_bounds_the_update() -> None:
     train_step(model, optimizer, task, inputs, targets, clip=float(raw) / 4)
     clipped = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
     assert float(clipped) == pytest.approx(float(raw) / 4, rel=1e-4)
+    # a rank's loss_scale scales its gradient (and not the loss it reports)
+    loss = train_step(model, optimizer, task, inputs, targets, loss_scale=0.25)
+    scaled = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
+    assert float(scaled) == pytest.approx(float(raw) / 4, rel=1e-5)
+    with torch.no_grad():  # SGD at lr 0 left the model as it was
+        assert float(loss) == pytest.approx(float(task.loss(model(inputs), targets)), rel=1e-6)
 
 
 def test_max_time_stops_training() -> None:
@@ -99,8 +107,10 @@ def test_max_time_stops_training() -> None:
     assert int(result.history["evaluation_step"][-1]) == result.steps
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if n != "unitary"])
+@pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_reads_out_the_last_step_or_every_step(name: str) -> None:
+    if name == "unitary":
+        pytest.importorskip("oscdyn.systems.unitary")  # written beside this package
     for task, shape in (
         (AddingProblem(9), (3, 1)),
         (CopyTask(delay=4, copy_length=3), (3, 10, 10)),
@@ -116,11 +126,14 @@ def test_every_model_reads_out_the_last_step_or_every_step(name: str) -> None:
         assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
-def test_unitary_model_when_available() -> None:
+def test_unitary_options_reach_its_constructor() -> None:
     pytest.importorskip("oscdyn.systems.unitary")
     task = AddingProblem(8)
-    model = build_model(task, resolve_settings("unitary", hidden=6))
-    assert model(task.sample(2, torch.Generator().manual_seed(0))[0]).shape == (2, 1)
+    settings = resolve_settings("unitary", hidden=6, options={"map": "cayley"})
+    model = build_model(task, settings)
+    assert model.cell.map == "cayley"
+    with pytest.raises(ValueError, match="model 'unitary' does not take these options"):
+        build_model(task, resolve_settings("unitary", hidden=6, options={"gamma": 1.0}))
 
 
 def test_settings_errors() -> None:
@@ -172,6 +185,7 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
     assert stdout.startswith(summary) and f"wrote {out / 'summary.txt'}" in stdout
     assert "step  wall [s]  train loss  test loss  test mse" in summary
     assert "integrator imex, dt 0.06" in summary and "gamma=2.7" in summary
+    assert "baseline: mse 0.1667, loss 0.1667; predict 1 (the mean of the sum)" in summary
     with xr.open_dataset(out / "learning_curve.nc", engine="h5netcdf") as ds:
         assert ds["train_loss"].dims == ("step",) and ds.sizes["step"] == 4
         assert list(ds["evaluation_step"].values) == [0, 2, 4]
@@ -250,3 +264,22 @@ def test_noise_padded_training_reads_the_answer_at_the_end() -> None:
     model = build_model(task, settings)
     result = train(model, task, 2, 4, 0.01, eval_every=1, test_size=8, progress=False)
     assert result.history.attrs["baseline_loss"] == pytest.approx(1 / 6)
+
+
+def test_adding_problem_example_runs(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parent.parent / "examples" / "adding_problem.py"
+    argv = ["--length", "8", "--steps", "4", "--hidden", "4", "--models", "cornn", "lstm"]
+    result = subprocess.run(
+        [sys.executable, str(script), *argv, "--quiet", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:]}
+    assert rows["cornn"][1:3] == ["symplectic_euler", "dt=0.06"] and rows["lstm"][1] == "-"
+    for name in ("cornn", "lstm"):
+        assert int(rows[name][-5]) == 4  # steps
+        with xr.open_dataset(tmp_path / name / "learning_curve.nc", engine="h5netcdf") as ds:
+            assert float(ds["test_loss"][-1]) == pytest.approx(float(rows[name][-3]), abs=1e-4)

@@ -13,7 +13,7 @@ from .experiment import TASK_NAMES, Experiment, build_task, run_experiment
 from .mnist import MNIST_SOURCES, SequentialMNIST, load_mnist, read_idx
 from .models import MODELS, ModelSpec, Settings, build_model, resolve_settings
 from .noise_padded import NoisePadded
-from .train import BatchSource, TrainResult, evaluate, held_out_set, shard, train, train_step
+from .train import BatchSource, TrainResult, evaluate, held_out_set, train, train_step
 
 __all__ = [
     "SequenceTask",
@@ -34,7 +34,6 @@ __all__ = [
     "resolve_settings",
     "build_model",
     "BatchSource",
-    "shard",
     "held_out_set",
     "train_step",
     "evaluate",

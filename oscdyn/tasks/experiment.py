@@ -142,7 +142,7 @@ def run_experiment(
     target = resolve_device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(task, settings)
+        model = build_model(task, settings, target)
     command = _command(
         task_name,
         settings,

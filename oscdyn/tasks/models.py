@@ -11,12 +11,12 @@ built). Each :class:`ModelSpec` names where its defaults come from; the user's `
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from .. import compile as compile_system
@@ -162,11 +162,9 @@ def _lstm(task: SequenceTask, hidden: int, options: dict[str, Any]) -> LSTMTaskM
 
 
 def _unitary(task: SequenceTask, hidden: int, options: dict[str, Any]) -> UnitaryTaskModel:
-    try:
-        module = importlib.import_module("oscdyn.systems.unitary")
-    except ImportError as error:
-        raise ValueError(f"model 'unitary' is not available here: {error}") from error
-    cell = module.UnitaryRNN(
+    from ..systems.unitary import UnitaryRNN  # imported when the model is built
+
+    cell = UnitaryRNN(
         task.input_size, hidden, output_size=task.output_size, batch_first=True, **options
     )
     return UnitaryTaskModel(cell, task.per_step)
@@ -343,12 +341,16 @@ def resolve_settings(
     return settings
 
 
-def build_model(task: SequenceTask, settings: Settings) -> TaskModel:
-    """The model of ``settings`` for ``task`` (float32, on the CPU; seed torch first).
+def build_model(
+    task: SequenceTask, settings: Settings, device: str | torch.device = "cpu"
+) -> TaskModel:
+    """The model of ``settings`` for ``task``, float32 on ``device`` (seed torch first).
 
-    Oscillator systems go through ``oscdyn.compile(system, integrator, dt, backend)``, so a
-    scheme that cannot run a system raises the library's ``ValueError``; a constructor
-    option the model does not take raises ``ValueError`` naming it.
+    Parameters are initialised on the CPU (the same values for every device), then moved.
+    Oscillator systems are moved before ``oscdyn.compile(system, integrator, dt, backend)``,
+    which picks a backend for the device they are on (``auto``: ``triton`` on CUDA), so a
+    scheme or backend that cannot run a system raises the library's ``ValueError``; a
+    constructor option the model does not take raises ``ValueError`` naming it.
     """
     spec = _spec(settings.model)
     try:
@@ -358,12 +360,14 @@ def build_model(task: SequenceTask, settings: Settings) -> TaskModel:
             f"model '{spec.name}' does not take these options {settings.options}: {error}"
         ) from error
     if not spec.oscillator:
-        return built
+        return built.to(device)
     if not isinstance(built, (SecondOrderSystem, SystemStack)):
         raise TypeError(f"model '{spec.name}' built a {type(built).__name__}, not a system")
-    rnn = compile_system(built, settings.integrator, settings.dt, backend=settings.backend)
     readout = None if spec.own_readout else nn.Linear(settings.hidden, task.output_size)
-    return OscillatorTaskModel(rnn, readout, task.per_step)
+    rnn = compile_system(
+        built.to(device), settings.integrator, settings.dt, backend=settings.backend
+    )
+    return OscillatorTaskModel(rnn, readout, task.per_step).to(device)
 
 
 def parameter_count(model: nn.Module) -> int:

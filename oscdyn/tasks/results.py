@@ -94,8 +94,8 @@ def summary(
         f"clip {info.get('clip') or '-'}, "
         f"seed {info.get('seed', '-')}; test set {info.get('test_size', '-')} sequences; "
         f"device {info.get('device', '-')}, torch threads {info.get('threads', '-')}",
-        f"baseline ({baseline.description}): loss {baseline.loss:.4g}, {metric} "
-        f"{baseline.metric:.4g}",
+        f"baseline: {metric} {baseline.metric:.4g}, loss {baseline.loss:.4g}; "
+        f"{baseline.description}",
         "",
         *aligned_table(header, rows, left=()),
         "",

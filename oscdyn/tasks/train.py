@@ -4,9 +4,10 @@ The pieces are separate so the loop can later run under ``DistributedDataParalle
 
 * :class:`BatchSource` gives the *global* batch of step ``k`` from a generator seeded by
   ``(seed, k)`` alone, so every process draws the same batch without communicating and
-  takes its slice with :func:`shard` (``local_batch(step, rank, world_size)``); a resumed
-  run draws exactly the batches an uninterrupted one would;
-* :func:`train_step` is one optimizer update on whatever batch it is given;
+  takes its rows with ``oscdyn.distributed.DistributedContext.shard(len(batch))``; a
+  resumed run draws exactly the batches an uninterrupted one would;
+* :func:`train_step` is one optimizer update on whatever batch it is given (``loss_scale``
+  weights a rank's share of the global mean when shares differ);
 * :func:`evaluate` scores a fixed held-out set (:func:`held_out_set`, drawn from a stream
   apart from training, the same for every model and training seed);
 * :func:`train` is the loop: Adam, optional gradient-norm clipping, a tqdm bar, an
@@ -35,7 +36,6 @@ __all__ = [
     "TEST_SEED",
     "stream_seed",
     "BatchSource",
-    "shard",
     "held_out_set",
     "train_step",
     "evaluate",
@@ -57,18 +57,6 @@ def stream_seed(seed: int, stream: int, index: int = 0) -> int:
     return int(state[0] & np.uint64(2**63 - 1))
 
 
-def shard(tensor: Tensor, rank: int, world_size: int) -> Tensor:
-    """Rows ``[rank * n, (rank + 1) * n)`` of ``tensor``, ``n = len(tensor) / world_size``."""
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-    if len(tensor) % world_size:
-        raise ValueError(
-            f"the global batch of {len(tensor)} does not split into {world_size} equal parts"
-        )
-    size = len(tensor) // world_size
-    return tensor[rank * size : (rank + 1) * size]
-
-
 class BatchSource:
     """The training batches of ``task``: step ``k`` gives the same global batch in every
     process and every run with this ``seed``."""
@@ -82,11 +70,6 @@ class BatchSource:
         """``(inputs, targets)`` of step ``step`` (CPU), all ``batch_size`` sequences."""
         generator = torch.Generator().manual_seed(stream_seed(self.seed, _TRAIN_STREAM, step))
         return self.task.sample(self.batch_size, generator)
-
-    def local_batch(self, step: int, rank: int = 0, world_size: int = 1) -> tuple[Tensor, Tensor]:
-        """Process ``rank``'s slice of :meth:`global_batch` among ``world_size`` processes."""
-        inputs, targets = self.global_batch(step)
-        return shard(inputs, rank, world_size), shard(targets, rank, world_size)
 
 
 def held_out_set(
@@ -105,15 +88,19 @@ def train_step(
     inputs: Tensor,
     targets: Tensor,
     clip: float | None = None,
+    loss_scale: float = 1.0,
 ) -> Tensor:
     """One update on ``(inputs, targets)``; returns the loss before it (detached, on device).
 
     ``clip``: rescale the gradient to at most this global 2-norm (``None``: no clipping).
+    ``loss_scale``: the gradient is that of ``loss_scale * loss`` (under data parallelism,
+    a rank's share of the global batch times the world size, so the averaged gradient is
+    that of the global mean); the returned loss is unscaled.
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
     loss = task.loss(model(inputs), targets)
-    loss.backward()
+    (loss * loss_scale if loss_scale != 1.0 else loss).backward()
     if clip is not None:
         nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
