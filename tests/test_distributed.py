@@ -185,3 +185,42 @@ def test_two_processes_fit_as_one(tmp_path: Path, record: Path) -> None:
     share = fit_here(tmp_path / "share.pt", "--batch-size", "3")
     gaps = [(share["state"][k] - v).abs().max().item() for k, v in single["state"].items()]
     assert max(gaps) > 1e-4
+
+
+def test_train_task_two_processes_as_one(tmp_path: Path) -> None:
+    """``oscdyn train-task`` under torchrun: 2 processes on uneven shares (3 and 4 sequences) give
+    the learning curve of one process on the global batch of 7 (float32 tolerance)."""
+    arguments = [
+        "train-task", "adding", "--model", "cornn", "--length", "20", "--hidden", "8",
+        "--steps", "6", "--batch", "7", "--eval-every", "3", "--test-size", "30",
+        "--device", "cpu", "--quiet",
+    ]  # fmt: skip
+    environment_ = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+    completed = subprocess.run(
+        [*launch, "2", "-m", "oscdyn.cli", *arguments, "--out", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=environment_,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.count("final test") == 1  # only rank 0 prints
+    single = subprocess.run(
+        [sys.executable, "-m", "oscdyn.cli", *arguments, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=environment_,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    import xarray as xr
+
+    with (
+        xr.open_dataset(tmp_path / "one" / "learning_curve.nc") as one,
+        xr.open_dataset(tmp_path / "two" / "learning_curve.nc") as two,
+    ):
+        for name in ("train_loss", "test_loss"):
+            np.testing.assert_allclose(two[name].values, one[name].values, rtol=2e-5, err_msg=name)
+        # the updates moved the model: the curve is not flat
+        assert abs(float(one["test_loss"][-1]) - float(one["test_loss"][0])) > 1e-3

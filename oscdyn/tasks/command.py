@@ -16,7 +16,10 @@ import ast
 import sys
 from typing import Any
 
-from .experiment import TASK_NAMES, run_experiment
+import torch
+
+from ..distributed import DistributedContext, init_distributed, shutdown
+from .experiment import TASK_NAMES, resolve_device, run_experiment
 from .models import MODELS, resolve_settings
 
 __all__ = ["add_train_task_arguments", "train_task_command", "parse_option"]
@@ -123,7 +126,29 @@ def add_train_task_arguments(parser: argparse.ArgumentParser) -> argparse.Argume
 
 
 def train_task_command(args: argparse.Namespace) -> int:
-    """Run ``oscdyn train-task``: print the summary and the files written; the exit status."""
+    """Run ``oscdyn train-task``: print the summary and the files written; the exit status.
+
+    Under ``torchrun --nproc-per-node N`` the processes train data-parallel
+    (:mod:`oscdyn.distributed`: gloo on the CPU, nccl on GPUs); rank 0 prints and writes.
+    On the CPU, denormal floats are flushed to zero for the run: a damped recurrence's
+    cotangents shrink geometrically along the sequence, and once they are denormal every
+    backward operation is tens of times slower (a coRNN step at length 1000 with the adding
+    defaults: 10 s of backward instead of 0.26 s).
+    """
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        print(f"oscdyn train-task: error: {error}", file=sys.stderr)
+        return 2
+    torch.set_flush_denormal(True)
+    context = init_distributed(device.type)
+    try:
+        return _train_task(args, context)
+    finally:
+        shutdown(context)
+
+
+def _train_task(args: argparse.Namespace, context: DistributedContext) -> int:
     try:
         settings = resolve_settings(
             args.model,
@@ -152,10 +177,13 @@ def train_task_command(args: argparse.Namespace) -> int:
             device=args.device,
             out=args.out,
             progress=not args.quiet,
+            context=context,
         )
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"oscdyn train-task: error: {error}", file=sys.stderr)
         return 2
+    if not context.is_main:
+        return 0
     print(experiment.summary, end="")
     if not args.quiet:
         for path in experiment.paths.values():

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..distributed import DistributedContext
 from .adding import AddingProblem
 from .base import SequenceTask
 from .copy import CopyTask
@@ -129,17 +130,21 @@ def run_experiment(
     device: str = "auto",
     out: str | os.PathLike[str] = "oscdyn-train-task",
     progress: bool = True,
+    context: DistributedContext | None = None,
 ) -> Experiment:
     """Build the task and the model (seeded by ``seed``), train, write the results into
     ``out`` (``learning_curve.nc``, ``learning_curve.png``, ``summary.txt``).
 
     ``settings`` come from :func:`~oscdyn.tasks.models.resolve_settings`; the other
-    arguments as :func:`build_task` and :func:`~oscdyn.tasks.train.train`.
+    arguments as :func:`build_task` and :func:`~oscdyn.tasks.train.train`. Under data
+    parallelism (``context``) every rank trains on its device and only rank 0 writes files
+    (the others return no paths).
     """
     if length is None and task_name in _DEFAULT_LENGTH:
         length = _DEFAULT_LENGTH[task_name]
     task = build_task(task_name, length, data, noise_pad, fresh_noise, permutation_seed)
-    target = resolve_device(device)
+    target = context.device if context is not None and context.is_distributed else None
+    target = resolve_device(device) if target is None else target
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(task, settings, target)
@@ -182,16 +187,19 @@ def run_experiment(
         device=target,
         progress=progress,
         test_seed=TEST_SEED,
+        context=context,
     )
     info = {
         "command": command,
         "device": str(target),
         "threads": torch.get_num_threads(),
+        "processes": 1 if context is None else context.world_size,
         "parameters": parameter_count(model),
         "clip": clip,
         "seed": seed,
         "eval_every": eval_every,
         "test_size": int(result.history.attrs["test_size"]),  # capped by a file's test split
     }
-    paths = write_results(result, task, settings, out, info)
+    writes = context is None or context.is_main
+    paths = write_results(result, task, settings, out, info) if writes else {}
     return Experiment(result, paths, summary(result, task, settings, info), command)

@@ -30,6 +30,7 @@ import xarray as xr
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..distributed import DistributedContext
 from .base import Baseline, SequenceTask, check_batch_size
 
 __all__ = [
@@ -172,6 +173,7 @@ def train(
     progress: bool = True,
     test_seed: int = TEST_SEED,
     eval_chunk: int | None = 250,
+    context: DistributedContext | None = None,
 ) -> TrainResult:
     """Train ``model`` (moved to ``device``) on ``task`` with Adam at learning rate ``lr``.
 
@@ -184,6 +186,12 @@ def train(
             seconds (checked after each update); progress: a tqdm bar on stderr.
         eval_chunk: sequences per evaluation forward pass (``None``: all at once); the
             default bounds the memory of the stored states at length 1000 to ~128 MB.
+        context: data parallelism (:func:`oscdyn.distributed.init_distributed` under
+            torchrun): the model is wrapped in ``DistributedDataParallel``, each rank trains
+            on its share of every global batch with the loss weighted so that the averaged
+            gradient is the global batch's, the recorded training loss is the global
+            batch's, every rank evaluates the same held-out set and all stop together; only
+            rank 0 shows progress. ``None``: this process alone.
     """
     for label, value in (("steps", steps), ("eval_every", eval_every)):
         check_batch_size(value, label)
@@ -195,6 +203,9 @@ def train(
         raise ValueError(f"max_time must be positive, got {max_time}")
     device = torch.device(device)
     model = model.to(device)
+    if context is not None:
+        model = context.wrap(model)
+        progress = progress and context.is_main
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batches = BatchSource(task, batch_size, seed)
     test_inputs, test_targets = (t.to(device) for t in held_out_set(task, test_size, test_seed))
@@ -224,10 +235,26 @@ def train(
     with bar:
         while step < steps:
             inputs, targets = (t.to(device) for t in batches.global_batch(step))
-            train_losses.append(train_step(model, optimizer, task, inputs, targets, clip))
+            if context is not None and context.is_distributed:
+                share = context.shard(len(inputs))
+                weight = (share.stop - share.start) / len(inputs)
+                loss = train_step(
+                    model,
+                    optimizer,
+                    task,
+                    inputs[share],
+                    targets[share],
+                    clip,
+                    loss_scale=weight * context.world_size,
+                )
+                train_losses.append(context.all_reduce_sum(loss * weight))
+            else:
+                train_losses.append(train_step(model, optimizer, task, inputs, targets, clip))
             step += 1
             bar.update(1)
             out_of_time = max_time is not None and time.perf_counter() - start >= max_time
+            if context is not None:
+                out_of_time = context.any(out_of_time)
             if step % eval_every == 0 or step == steps or out_of_time:
                 latest = float(train_losses[-1])
                 loss, metric = record_evaluation(step)
@@ -259,4 +286,5 @@ def train(
         },
     )
     history["wall_time"].attrs["units"] = "s"
+    model = getattr(model, "module", model) if context is not None else model
     return TrainResult(model, history, step, wall_time, stopped, task.baseline())
