@@ -364,7 +364,8 @@ def check_intact(folder: Path) -> dict[str, bytes]:
 
 def test_interrupted_and_killed_sweep_resumes_to_the_clean_result(tmp_path: Path) -> None:
     out = tmp_path / "resumed"
-    table = stability_config(out, steps=600, integrator=["leapfrog", "imex"])
+    # cells long enough (tenths of a second each) that the sweep still runs when signalled
+    table = stability_config(out, steps=1500, integrator=["leapfrog", "imex"])
     path = write_toml(table, tmp_path / "sweep.toml")
     cells = out / "cells"
     processes = []
