@@ -210,7 +210,11 @@ def train(
     batches = BatchSource(task, batch_size, seed)
     test_inputs, test_targets = (t.to(device) for t in held_out_set(task, test_size, test_seed))
 
-    train_losses: list[Tensor] = []
+    # one buffer on the device: no host sync per step, and not thousands of small tensors
+    # kept alive among the large per-step ones (a list of 0-d losses grew the resident
+    # memory of a 6000-step CPU run from 0.4 to 0.85 GB, and of a length-1000 run to an
+    # out-of-memory kill at 24 GB after 3600 steps; with this buffer it stays flat)
+    train_losses = torch.full((steps,), math.nan, device=device)
     evaluations: dict[str, list[float]] = {"step": [], "loss": [], "metric": [], "wall": []}
     start = time.perf_counter()
 
@@ -247,16 +251,16 @@ def train(
                     clip,
                     loss_scale=weight * context.world_size,
                 )
-                train_losses.append(context.all_reduce_sum(loss * weight))
+                train_losses[step] = context.all_reduce_sum(loss * weight)
             else:
-                train_losses.append(train_step(model, optimizer, task, inputs, targets, clip))
+                train_losses[step] = train_step(model, optimizer, task, inputs, targets, clip)
             step += 1
             bar.update(1)
             out_of_time = max_time is not None and time.perf_counter() - start >= max_time
             if context is not None:
                 out_of_time = context.any(out_of_time)
             if step % eval_every == 0 or step == steps or out_of_time:
-                latest = float(train_losses[-1])
+                latest = float(train_losses[step - 1])
                 loss, metric = record_evaluation(step)
                 bar.set_postfix(train=f"{latest:.4g}", test=f"{loss:.4g}", metric=f"{metric:.4g}")
                 if not math.isfinite(latest):
@@ -268,7 +272,7 @@ def train(
     wall_time = time.perf_counter() - start
     history = xr.Dataset(
         {
-            "train_loss": ("step", torch.stack(train_losses).cpu().double().numpy()),
+            "train_loss": ("step", train_losses[:step].cpu().double().numpy()),
             "test_loss": ("evaluation", np.array(evaluations["loss"])),
             "test_metric": ("evaluation", np.array(evaluations["metric"])),
             "wall_time": ("evaluation", np.array(evaluations["wall"])),
