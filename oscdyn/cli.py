@@ -6,7 +6,7 @@
     oscdyn compare [--out DIR] [--quick] [--quiet] [--seed N]
     oscdyn stability --system duffing --integrators all --dt 0.01:2.0:50 [--out DIR] [--quiet]
     oscdyn bench [--systems ...] [--backends ...] [--quick] [--out DIR] [--quiet]
-    oscdyn train-task adding --model unicornn|cornn|linoss|unitary|lstm --length 1000 ...
+    oscdyn train-task adding --model cornn|unicornn|linoss|hamiltonian|lattice|unitary|lstm ...
     oscdyn sweep CONFIG.toml [--executor local|ray|serial] [--workers N] [--address ADDR]
 
 ``demo`` is the embedded system-identification experiment (:mod:`oscdyn.sysid.demo`);

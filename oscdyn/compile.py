@@ -410,7 +410,9 @@ def compile(  # noqa: A001 - the public name of DESIGN.md
             ``"torchdiffeq:<method>"``) or an :class:`~oscdyn.integrators.Integrator`.
         dt: the step in the system's time units: a float, or a per-unit tensor
             ``(units,)`` for systems with independent units.
-        backend: ``"eager"`` (the reference loop) or ``"auto"`` (see ``oscdyn.backends``).
+        backend: ``"eager"`` (the reference loop), ``"fused"``, ``"scan"``, ``"triton"`` or
+            ``"auto"`` (see ``oscdyn.backends``). The backend is chosen for the device the
+            system is on now: move the system to the GPU before compiling for ``triton``.
         learn_dt: make ``dt`` a trainable parameter (stored as ``log dt``, so it stays > 0).
         batch_first: ``(batch, time, ...)`` tensors (True) or ``(time, batch, ...)``.
 
