@@ -944,11 +944,12 @@ def _targets(
             targets.append(
                 _target(
                     f"{system}_{backend}_memory_growth",
-                    description + " (not reversible: checkpointed)",
+                    description + " (not reversible: stores every step)",
                     None,
                     1.2,
                     True,
-                    f"target is for reversible schemes; measured {measured}"
+                    f"target is for reversible schemes; measured {measured} "
+                    "(Fused(recompute=True) stores sqrt(T) states)"
                     + (f", {sweep_note}" if sweep_note else ""),
                 )
             )

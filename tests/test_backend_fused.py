@@ -206,3 +206,53 @@ def test_independent_units_take_the_closed_form_path(integrator: str, input_grad
         for g_e, g_f in zip(grads_e, grads_f, strict=True):
             scale = g_e.abs().max().clamp(min=1.0)
             assert ((g_f - g_e).abs().max() / scale).item() < 1e-10, type(system).__name__
+
+
+@pytest.mark.parametrize("integrator", ["symplectic_euler", "imex"])
+@pytest.mark.parametrize("recompute", [False, True])
+@pytest.mark.parametrize("free", [False, True])
+def test_cornn_takes_the_closed_form_path(integrator: str, recompute: bool, free: bool) -> None:
+    """coRNN with a fixed step runs its closed-form path (stored or recomputed segments,
+    a length that is not a multiple of the segment) and matches eager in float64: outputs,
+    final state and the gradients of the input, initial state and every weight."""
+    from oscdyn.backends import Fused
+
+    torch.manual_seed(6)
+    system = CoRNN(0 if free else 2, 6, gamma=2.7, epsilon=4.7)
+    eager, fused = _pair(system, integrator, 0.1, False, torch.float64)
+    fused.backend = Fused(recompute=recompute)
+    u = None if free else torch.randn(3, 27, 2, dtype=torch.float64, requires_grad=True)
+    y0 = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    v0 = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    results = []
+    for rnn in (eager, fused):
+        y_seq, (y_T, v_T) = rnn(u, (y0, v0), steps=27 if free else None)
+        loss = (y_seq**2).sum() + (y_T * v_T).sum() + v_T.sum()
+        inputs = [y0, v0, *rnn.parameters()] + ([] if free else [u])
+        results.append((y_seq.detach(), torch.autograd.grad(loss, inputs)))
+    assert "_CoRNNRecurrenceBackward" in _graph_node_names(y_seq.grad_fn)
+    (out_e, grads_e), (out_f, grads_f) = results
+    torch.testing.assert_close(out_f, out_e, rtol=0, atol=1e-12)
+    for g_e, g_f in zip(grads_e, grads_f, strict=True):
+        scale = g_e.abs().max().clamp(min=1.0)
+        assert ((g_f - g_e).abs().max() / scale).item() < 1e-10
+
+
+def test_cornn_learned_step_takes_the_generic_path() -> None:
+    _, fused = _pair(CoRNN(1, 4), "imex", 0.042, True, torch.float64)
+    y_seq, _ = fused(torch.randn(2, 5, 1, dtype=torch.float64))
+    assert "_CoRNNRecurrenceBackward" not in _graph_node_names(y_seq.grad_fn)
+    assert "_RecurrenceBackward" in _graph_node_names(y_seq.grad_fn)
+
+
+def test_cornn_recompute_keeps_saved_memory_sublinear() -> None:
+    """Stored per step, coRNN's saved memory grows with the length; recomputed segments
+    keep ``ceil(sqrt(T))`` states (sequence-shaped tensors excluded)."""
+    from oscdyn.backends import Fused
+
+    system = CoRNN(1, 16)
+    stored = oscdyn.compile(system, "imex", 0.042, backend="fused")
+    recomputed = oscdyn.compile(system, "imex", 0.042, backend="fused")
+    recomputed.backend = Fused(recompute=True)
+    assert _saved_bytes(stored, 4000) > 3.5 * _saved_bytes(stored, 1000)
+    assert _saved_bytes(recomputed, 4000) < 2.2 * _saved_bytes(recomputed, 1000)

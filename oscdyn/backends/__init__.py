@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from . import independent_units
+from . import fused_cornn, independent_units
 from .base import Backend
 from .eager import Eager
 from .fused import Fused
@@ -29,16 +29,17 @@ _LAZY: dict[str, tuple[str, str]] = {"triton": (".triton_kernels", "Triton")}
 def _auto_candidates(rnn: OscillatorRNN) -> list[str]:
     """What ``auto`` tries, fastest first (the first valid one wins).
 
-    triton (CUDA only) where it applies; on other devices ``fused`` for independent-unit
-    systems (its closed-form path, :mod:`oscdyn.backends.fused_units`), else ``eager``.
-    Measured on the 2-core CPU (batch 64, length 784, hidden 128, forward+backward, one
-    thread; ``oscdyn bench``, README): UnICORNN fused about 0.1 s against eager 0.2 s; coRNN
-    fused 0.52 s against eager 0.34 s (a coupled system: fused is for memory);
-    LinearOscillators eager 0.11 s, scan 0.14 s (scan wins with two idle threads or long
-    sequences: 0.50 s vs 0.87 s at length 4096).
+    triton (CUDA only) where it applies; on other devices ``fused`` where it has a
+    closed-form path (independent-unit systems, :mod:`oscdyn.backends.fused_units`; coRNN
+    with a fixed step, :mod:`oscdyn.backends.fused_cornn`), else ``eager``. Measured on the
+    2-core CPU (batch 64, length 784, hidden 128, forward+backward, one thread; ``oscdyn
+    bench``, README): UnICORNN fused about 0.1 s against eager 0.2 s; coRNN fused 0.17 s
+    against eager 0.32 s; LinearOscillators eager 0.11 s, scan 0.14 s (scan wins with two
+    idle threads or long sequences: 0.50 s vs 0.87 s at length 4096).
     """
     candidates = ["triton"]
-    if independent_units.unsupported_reason(rnn) is None:
+    closed_form = (independent_units.unsupported_reason, fused_cornn.unsupported_reason)
+    if any(reason(rnn) is None for reason in closed_form):
         candidates.append(Fused.name)
     return [*candidates, Eager.name]
 

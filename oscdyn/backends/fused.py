@@ -1,20 +1,21 @@
 """Memory-lean backward: rebuild past states instead of storing the autograd graph.
 
-The forward pass runs without a graph and keeps only the outputs and one state every few
-steps. The backward pass walks time in reverse. It rebuilds each step's start state with
-the integrator's exact ``inverse_step`` where the scheme is reversible for the system
-(re-anchored on the stored states, which bounds float round-off drift), or by recomputing
-each segment forward from its stored state otherwise; it pulls the state cotangent back
-through the step with the scheme's closed-form :meth:`~oscdyn.integrators.Integrator.state_vjp`
-(no graph); and every ``chunk`` steps it gets the gradients of parameters and inputs from
-one batched autograd call over the chunk's steps stacked along the batch axis. Memory
-does not grow with sequence length beyond the inputs, the outputs, one state per segment
-and one chunk.
+The forward pass runs without a graph and keeps the outputs and some states. The backward
+pass walks time in reverse. It rebuilds each step's start state with the integrator's exact
+``inverse_step`` where the scheme is reversible for the system (re-anchored on states stored
+every few steps, which bounds float round-off drift); otherwise it reads the state stored at
+every step, or (``recompute=True``) recomputes each segment forward from the state stored at
+its start. It pulls the state cotangent back through the step with the scheme's closed-form
+:meth:`~oscdyn.integrators.Integrator.state_vjp` (no graph), and every ``chunk`` steps it gets
+the gradients of parameters and inputs from one batched autograd call over the chunk's steps
+stacked along the batch axis. For reversible schemes memory does not grow with sequence
+length beyond the inputs, the outputs, one state per segment and one chunk.
 
 Systems whose units are independent scalar recurrences (UnICORNN layers, LinearOscillators,
 diagonal harmonic oscillators with ``symplectic_euler``, ``imex`` or ``leapfrog``) take a
 faster path, :mod:`oscdyn.backends.fused_units`: the same reversible backward with every
-derivative, parameters included, in closed form and no autograd call.
+derivative, parameters included, in closed form and no autograd call. coRNN with a fixed
+step takes :mod:`oscdyn.backends.fused_cornn`, its closed-form derivative as matrix products.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
-from . import independent_units
+from . import fused_cornn, independent_units
 from .base import Backend, Run
 from .eager import run_loop
+from .fused_cornn import run_cornn
 from .fused_units import run_units
 
 if TYPE_CHECKING:
@@ -44,14 +46,23 @@ class Fused(Backend):
             (evenly, at least ``min_anchor_spacing`` steps apart) to re-anchor the
             reconstruction: memory stays flat in the length. Measured drift of the float32
             reconstruction without anchors: about 5e-6 relative after 4000 UnICORNN steps.
-            Non-reversible schemes store ``ceil(sqrt(T))`` states and recompute segments.
         chunk: steps per batched parameter-gradient call.
         min_anchor_spacing: the smallest distance between stored states.
+        recompute: for schemes that are not reversible for the system: ``False`` (fastest)
+            stores what the backward needs at every step, so memory grows with the length
+            (coRNN: twice the outputs); ``True`` stores ``ceil(sqrt(T))`` states and
+            recomputes each segment in the backward (one more forward pass).
     """
 
     name: ClassVar[str] = "fused"
 
-    def __init__(self, anchors: int = 8, chunk: int = 64, min_anchor_spacing: int = 32) -> None:
+    def __init__(
+        self,
+        anchors: int = 8,
+        chunk: int = 64,
+        min_anchor_spacing: int = 32,
+        recompute: bool = False,
+    ) -> None:
         if anchors < 1 or chunk < 1 or min_anchor_spacing < 1:
             raise ValueError(
                 "anchors, chunk and min_anchor_spacing must be positive, got "
@@ -60,6 +71,7 @@ class Fused(Backend):
         self.anchors = anchors
         self.chunk = chunk
         self.min_anchor_spacing = min_anchor_spacing
+        self.recompute = recompute
 
     def run(
         self,
@@ -84,7 +96,9 @@ class Fused(Backend):
             if independent_units.unsupported_reason(rnn) is None:
                 return run_units(rnn, u, y, v, steps, segment)
         else:
-            segment = math.isqrt(steps - 1) + 1
+            segment = math.isqrt(steps - 1) + 1 if self.recompute else 1
+            if fused_cornn.unsupported_reason(rnn) is None:
+                return run_cornn(rnn, u, y, v, steps, segment if self.recompute else None)
         u_input = u if u is not None else y.new_empty(0)
         options = (reversible, segment, self.chunk, steps)
         y_seq, y_final, v_final = _Recurrence.apply(rnn, options, u_input, y, v, *parameters)

@@ -1,0 +1,263 @@
+"""The ``fused`` backend's path for coRNN: its step and exact derivative as GEMMs.
+
+coRNN (:class:`~oscdyn.systems.CoRNN`, Rusch & Mishra, ICLR 2021) couples its units through
+``s = tanh(W_y y + W_v v + x)`` with ``x = V u + b``; with ``symplectic_euler`` (the released
+code) or ``imex`` (the paper, eq. 3) a step is
+
+    v' = v + h (s - gamma y - epsilon v)        or   v' = (v + h (s - gamma y)) / (1 + h epsilon)
+    y' = y + h v'.
+
+The force reads the velocity, so the step has no explicit inverse and past states must be
+kept or recomputed. This path runs forward without a graph and keeps, per step, the
+velocity and ``s`` (``recompute=False``; memory grows with the length like twice the
+outputs, against the eager graph's dozen tensors per step), or the state every
+``segment`` steps, recomputing each segment's velocities and forces in the backward
+(``recompute=True``; one more forward pass). The backward pulls the cotangents back in
+closed form, two ``(batch, units) x (units, units)`` products per step, and gets
+``dW_y = sum_k delta_kᵀ y_k`` and ``dW_v = sum_k delta_kᵀ v_k`` as a few long products over
+the stored sequence instead of per step. No autograd call.
+
+Applies to a fixed scalar ``dt`` (a learned or per-unit step takes the generic path).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .base import Run
+
+if TYPE_CHECKING:
+    from ..compile import OscillatorRNN
+
+__all__ = ["run_cornn", "unsupported_reason"]
+
+
+class _Step(NamedTuple):
+    """The constants of the step: scheme (``imex`` or not), ``h``, ``gamma``, ``epsilon``."""
+
+    imex: bool
+    h: float
+    gamma: float
+    epsilon: float
+
+
+def unsupported_reason(rnn: OscillatorRNN) -> str | None:
+    """Why ``rnn`` cannot take this path (``None`` if it can)."""
+    from ..integrators.imex import IMEX
+    from ..integrators.symplectic_euler import SymplecticEuler
+    from ..systems.cornn import CoRNN
+
+    system = rnn.system
+    if type(system) is not CoRNN:
+        return f"the coRNN path implements CoRNN, not {type(system).__name__}"
+    if type(rnn.integrator) not in (SymplecticEuler, IMEX):
+        return f"the coRNN path implements symplectic_euler and imex, not {rnn.integrator.name}"
+    if not isinstance(rnn.step_size(), float):
+        return "the coRNN path needs a fixed scalar dt (learned or per-unit dt: generic path)"
+    for operator in (system.stiffness, system.damping):
+        if operator.values.numel() != 1 or operator.values.requires_grad:
+            return "the coRNN path needs fixed scalar gamma and epsilon"
+    return None
+
+
+def run_cornn(
+    rnn: OscillatorRNN, u: Tensor | None, y: Tensor, v: Tensor, steps: int, segment: int | None
+) -> Run:
+    """Run a supported coRNN with the closed-form backward.
+
+    ``u``: the encoded input ``V u + b``, ``(batch, steps, units)``, or ``None`` (the force
+    reads the bias); ``segment``: steps between stored states when recomputing, ``None`` to
+    store every step's velocity and force.
+    """
+    system = rnn.system
+    step = _Step(
+        type(rnn.integrator).__name__ == "IMEX",
+        float(rnn.step_size()),
+        system.gamma,
+        system.epsilon,
+    )
+    start, units = system.input_size, system.state_size
+    weight = system.i2h.weight
+    w_v, w_y = weight[:, start : start + units], weight[:, start + units :]
+    x = system.i2h.bias.expand(y.shape[0], steps, units) if u is None else u
+    options = (step, steps, segment)
+    y_seq, y_out, v_out = _CoRNNRecurrence.apply(options, x, y, v, w_y, w_v)
+    return y_seq, None, (y_out, v_out)
+
+
+def _advance(
+    step: _Step,
+    x: Tensor,
+    y: Tensor,
+    weights_t: tuple[Tensor, Tensor],
+    positions: Tensor,
+    velocities: Tensor,
+    forces: Tensor,
+) -> Tensor:
+    """Run ``forces.shape[1]`` steps from ``(y, velocities[:, 0])``; returns the last ``y``.
+
+    Writes, for step ``j``: the position after it into ``positions[:, j]``, the velocity
+    after it into ``velocities[:, j + 1]`` and ``s`` into ``forces[:, j]``. ``x``: the
+    segment's ``(batch, steps, units)`` force input; ``weights_t``: ``(W_yᵀ, W_vᵀ)``.
+    """
+    w_y_t, w_v_t = weights_t
+    h, gamma, epsilon = step.h, step.gamma, step.epsilon
+    v = velocities[:, 0]
+    for j in range(forces.shape[1]):
+        s = torch.addmm(x[:, j], y, w_y_t, out=forces[:, j])
+        s.addmm_(v, w_v_t).tanh_()
+        kick = torch.add(s, y, alpha=-gamma)
+        v_next = velocities[:, j + 1]
+        if step.imex:
+            torch.add(v, kick, alpha=h, out=v_next).mul_(1.0 / (1.0 + h * epsilon))
+        else:
+            kick.add_(v, alpha=-epsilon)
+            torch.add(v, kick, alpha=h, out=v_next)
+        y = torch.add(y, v_next, alpha=h, out=positions[:, j])
+        v = v_next
+    return y
+
+
+def _pull_back(
+    step: _Step,
+    weights: tuple[Tensor, Tensor],
+    forces: Tensor,
+    g_seq: Tensor | None,
+    offset: int,
+    gy: Tensor,
+    gv: Tensor,
+    g_x: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Pull ``(gy, gv)`` back through steps ``offset + forces.shape[1] - 1 .. offset``.
+
+    ``forces[:, j]`` is ``s`` of step ``offset + j``; ``g_x[:, offset + j]`` receives that
+    step's force-input cotangent ``delta`` (``h c (1 - s^2)``, ``c`` the velocity's).
+    ``gy`` is updated in place. Returns ``(gy, gv)`` before the first of the steps.
+    """
+    w_y, w_v = weights
+    h, gamma, epsilon = step.h, step.gamma, step.epsilon
+    one = forces.new_ones(())
+    zero = forces.new_zeros(())
+    for j in range(forces.shape[1] - 1, -1, -1):
+        k = offset + j
+        if g_seq is not None:
+            gy.add_(g_seq[:, k])
+        c = torch.add(gv, gy, alpha=h)
+        if step.imex:
+            c.mul_(1.0 / (1.0 + h * epsilon))
+        s = forces[:, j]
+        slope = torch.addcmul(one, s, s, value=-1.0)
+        delta = torch.addcmul(zero, c, slope, value=h, out=g_x[:, k])
+        gv = torch.addmm(c, delta, w_v, beta=1.0 if step.imex else 1.0 - h * epsilon)
+        gy.add_(c, alpha=-h * gamma).addmm_(delta, w_y)
+    return gy, gv
+
+
+def _accumulate_outer(total: Tensor, deltas: Tensor, states: Tensor) -> None:
+    """``total += sum_(b, t) deltas[b, t]ᵀ states[b, t]`` for ``(batch, time, units)`` pairs."""
+    for delta_row, state_row in zip(deltas, states, strict=True):
+        total.addmm_(delta_row.t(), state_row)
+
+
+class _CoRNNRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        options: tuple[_Step, int, int | None],
+        x: Tensor,
+        y0: Tensor,
+        v0: Tensor,
+        w_y: Tensor,
+        w_v: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        step, steps, segment = options
+        batch, units = y0.shape
+        weights_t = (w_y.t(), w_v.t())
+        y_seq = y0.new_empty(batch, steps, units)
+        if segment is None:  # keep every step's velocity and force
+            velocities = y0.new_empty(batch, steps + 1, units)
+            forces = y0.new_empty(batch, steps, units)
+            velocities[:, 0] = v0
+            y = _advance(step, x, y0, weights_t, y_seq, velocities, forces)
+            v = velocities[:, steps].clone()
+            stored = (velocities, forces)
+        else:  # keep the velocity at every segment start
+            anchors = y0.new_empty(batch, -(-steps // segment), units)
+            velocities = y0.new_empty(batch, segment + 1, units)
+            forces = y0.new_empty(batch, segment, units)
+            y, v = y0, v0
+            for index, start in enumerate(range(0, steps, segment)):
+                stop = min(start + segment, steps)
+                anchors[:, index] = v
+                velocities[:, 0] = v
+                y = _advance(
+                    step,
+                    x[:, start:stop],
+                    y,
+                    weights_t,
+                    y_seq[:, start:stop],
+                    velocities,
+                    forces[:, : stop - start],
+                )
+                v = velocities[:, stop - start].clone()
+            stored = (anchors,)
+        ctx.options = options
+        ctx.save_for_backward(x, y0, w_y, w_v, y_seq, *stored)
+        return y_seq, y.clone(), v
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, g_seq: Tensor | None, g_y_out: Tensor | None, g_v_out: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        x, y0, w_y, w_v, y_seq, *stored = ctx.saved_tensors
+        step, steps, segment = ctx.options
+        batch, units = y0.shape
+        weights = (w_y, w_v)
+        gy = torch.zeros_like(y0) if g_y_out is None else g_y_out.clone()
+        gv = torch.zeros_like(y0) if g_v_out is None else g_v_out
+        g_x = y0.new_empty(batch, steps, units)
+        g_w_v = torch.zeros_like(w_v) if ctx.needs_input_grad[5] else None
+        if segment is None:
+            velocities, forces = stored
+            gy, gv = _pull_back(step, weights, forces, g_seq, 0, gy, gv, g_x)
+            if g_w_v is not None:
+                _accumulate_outer(g_w_v, g_x, velocities[:, :steps])
+        else:
+            (anchors,) = stored
+            weights_t = (w_y.t(), w_v.t())
+            velocities = y0.new_empty(batch, segment + 1, units)
+            forces = y0.new_empty(batch, segment, units)
+            scratch = y0.new_empty(batch, segment, units)
+            starts = range(0, steps, segment)
+            for index, start in reversed(list(enumerate(starts))):
+                length = min(segment, steps - start)
+                y = y0 if start == 0 else y_seq[:, start - 1]
+                velocities[:, 0] = anchors[:, index]
+                _advance(
+                    step,
+                    x[:, start : start + length],
+                    y,
+                    weights_t,
+                    scratch[:, :length],
+                    velocities,
+                    forces[:, :length],
+                )
+                gy, gv = _pull_back(step, weights, forces[:, :length], g_seq, start, gy, gv, g_x)
+                if g_w_v is not None:
+                    _accumulate_outer(g_w_v, g_x[:, start : start + length], velocities[:, :length])
+        g_w_y = None
+        if ctx.needs_input_grad[4]:
+            g_w_y = g_x[:, 0].t() @ y0
+            if steps > 1:
+                _accumulate_outer(g_w_y, g_x[:, 1:], y_seq[:, :-1])
+        return (
+            None,
+            g_x if ctx.needs_input_grad[1] else None,
+            gy if ctx.needs_input_grad[2] else None,
+            gv if ctx.needs_input_grad[3] else None,
+            g_w_y,
+            g_w_v,
+        )
