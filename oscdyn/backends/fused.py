@@ -87,13 +87,16 @@ class Fused(Backend):
         needs_graph = torch.is_grad_enabled() and (
             bool(parameters) or any(x.requires_grad for x in tracked)
         )
+        units = independent_units.unsupported_reason(rnn) is None
         if keep_velocity or not needs_graph:
             with torch.no_grad():
+                if units and not keep_velocity:  # the closed-form forward (C kernel on CPU)
+                    return run_units(rnn, u, y, v, steps, steps)
                 return run_loop(rnn, u, y, v, steps, keep_velocity)
         reversible = rnn.integrator.is_reversible_for(rnn.system)
         if reversible:
             segment = max(self.min_anchor_spacing, -(-steps // self.anchors))
-            if independent_units.unsupported_reason(rnn) is None:
+            if units:
                 return run_units(rnn, u, y, v, steps, segment)
         else:
             segment = math.isqrt(steps - 1) + 1 if self.recompute else 1

@@ -16,6 +16,11 @@ with PyTorch operations, one time step at a time (the CPU counterpart of those k
   autograd call at all.
 
 Memory beyond the inputs and outputs: ``ceil(steps / segment)`` velocities.
+
+On the CPU in float32 and float64 the same algorithm runs as C kernels over the whole
+sequence (:mod:`oscdyn.backends.cpu_kernels`; no per-step ATen overhead) when a C compiler
+could build them; the torch operations here are the path otherwise (CUDA without triton,
+other dtypes, no compiler).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from . import cpu_kernels
 from .base import Run
 from .independent_units import (
     IMEX_SCHEME,
@@ -266,15 +272,23 @@ class _UnitRecurrenceFunction(torch.autograd.Function):
         w: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
         recurrence, steps, segment = options
-        inputs = x.unbind(1) if x.numel() else [None] * steps
-        y_seq = y0.new_empty(y0.shape[0], steps, y0.shape[1])
-        anchors = y0.new_empty(-(-steps // segment), *y0.shape)
-        y, v = y0, v0
-        for k in range(steps):
-            if k % segment == 0:
-                anchors[k // segment] = v
-            y, v = _step(recurrence, y, v, inputs[k], h, stiff, damp, w)
-            y_seq[:, k] = y
+        ctx.kernel = cpu_kernels.unit_kernel_applies(x, y0, v0, h, stiff, damp, w)
+        if ctx.kernel:
+            params = (h, stiff, damp, w)
+            x_steps = x if x.numel() else None
+            y_seq, y, v, anchors = cpu_kernels.unit_forward(
+                recurrence, x_steps, y0, v0, params, steps, segment
+            )
+        else:
+            inputs = x.unbind(1) if x.numel() else [None] * steps
+            y_seq = y0.new_empty(y0.shape[0], steps, y0.shape[1])
+            anchors = y0.new_empty(-(-steps // segment), *y0.shape)
+            y, v = y0, v0
+            for k in range(steps):
+                if k % segment == 0:
+                    anchors[k // segment] = v
+                y, v = _step(recurrence, y, v, inputs[k], h, stiff, damp, w)
+                y_seq[:, k] = y
         ctx.options = options
         ctx.save_for_backward(x, y0, v0, h, stiff, damp, w, y_seq, y, v, anchors)
         return y_seq, y, v
@@ -283,20 +297,30 @@ class _UnitRecurrenceFunction(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: Any, g_seq: Tensor | None, g_y_out: Tensor | None, g_v_out: Tensor | None
     ) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():  # create_graph=True
+            raise RuntimeError(
+                "the fused backend's closed-form backward cannot be differentiated again "
+                "(create_graph=True); use backend='eager'"
+            )
         x, y0, v0, h, stiff, damp, w, y_seq, y1, v1, anchors = ctx.saved_tensors
         recurrence, steps, segment = ctx.options
         needs = ctx.needs_input_grad
         has_input = x.numel() > 0
         wants_x = has_input and needs[1]
-        acc = _Accumulators(
-            y0,
-            (
-                needs[4],
-                needs[5],
-                needs[6] and recurrence.damped,
-                needs[7] and recurrence.force == TANH,
-            ),
+        wants_params = (
+            needs[4],
+            needs[5],
+            needs[6] and recurrence.damped,
+            needs[7] and recurrence.force == TANH,
         )
+        if ctx.kernel:
+            saved = (x if has_input else None, y0, v0, h, stiff, damp, w, y_seq, y1, v1, anchors)
+            wanted = (wants_x, needs[2], needs[3], *wants_params)
+            grads = cpu_kernels.unit_backward(
+                recurrence, segment, saved, (g_seq, g_y_out, g_v_out), wanted
+            )
+            return (None, *grads)
+        acc = _Accumulators(y0, wants_params)
         gy = torch.zeros_like(y0) if g_y_out is None else g_y_out.clone()
         gv = torch.zeros_like(v0) if g_v_out is None else g_v_out.clone()
         inputs = x.unbind(1) if has_input else [None] * steps

@@ -85,7 +85,7 @@ def add_train_task_arguments(parser: argparse.ArgumentParser) -> argparse.Argume
         "torchdiffeq:<method>); default the model's published one",
     )
     model.add_argument(
-        "--backend", default=None, metavar="NAME", help="oscillator models (default eager)"
+        "--backend", default=None, metavar="NAME", help="oscillator models (default auto)"
     )
     model.add_argument("--hidden", type=int, default=None, metavar="N", help="hidden units")
     model.add_argument("--dt", type=float, default=None, metavar="X", help="integration step")

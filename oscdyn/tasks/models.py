@@ -329,7 +329,7 @@ def resolve_settings(
         batch=spec.batch if batch is None else batch,
         integrator=spec.integrator if integrator is None else integrator,
         dt=spec.dt if dt is None else dt,
-        backend=("eager" if spec.oscillator else None) if backend is None else backend,
+        backend=("auto" if spec.oscillator else None) if backend is None else backend,
         options={**spec.options, **(options or {})},
     )
     for label, value in (("hidden", settings.hidden), ("batch", settings.batch)):
