@@ -97,20 +97,22 @@ def _advance(
     velocities: Tensor,
     forces: Tensor,
 ) -> Tensor:
-    """Run ``forces.shape[1]`` steps from ``(y, velocities[:, 0])``; returns the last ``y``.
+    """Run ``len(forces)`` steps from ``(y, velocities[0])``; returns the last ``y``.
 
-    Writes, for step ``j``: the position after it into ``positions[:, j]``, the velocity
-    after it into ``velocities[:, j + 1]`` and ``s`` into ``forces[:, j]``. ``x``: the
-    segment's ``(batch, steps, units)`` force input; ``weights_t``: ``(W_yᵀ, W_vᵀ)``.
+    Writes, for step ``j``: the position after it into ``positions[:, j]`` (batch-major,
+    ``(batch, steps, units)``), the velocity after it into ``velocities[j + 1]`` and ``s``
+    into ``forces[j]`` (time-major, ``(steps, batch, units)``: contiguous per step).
+    ``x``: the segment's ``(batch, steps, units)`` force input; ``weights_t``:
+    ``(W_yᵀ, W_vᵀ)``.
     """
     w_y_t, w_v_t = weights_t
     h, gamma, epsilon = step.h, step.gamma, step.epsilon
-    v = velocities[:, 0]
-    for j in range(forces.shape[1]):
-        s = torch.addmm(x[:, j], y, w_y_t, out=forces[:, j])
+    v = velocities[0]
+    for j in range(len(forces)):
+        s = torch.addmm(x[:, j], y, w_y_t, out=forces[j])
         s.addmm_(v, w_v_t).tanh_()
         kick = torch.add(s, y, alpha=-gamma)
-        v_next = velocities[:, j + 1]
+        v_next = velocities[j + 1]
         if step.imex:
             torch.add(v, kick, alpha=h, out=v_next).mul_(1.0 / (1.0 + h * epsilon))
         else:
@@ -129,37 +131,45 @@ def _pull_back(
     offset: int,
     gy: Tensor,
     gv: Tensor,
-    g_x: Tensor,
+    deltas: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    """Pull ``(gy, gv)`` back through steps ``offset + forces.shape[1] - 1 .. offset``.
+    """Pull ``(gy, gv)`` back through steps ``offset + len(forces) - 1 .. offset``.
 
-    ``forces[:, j]`` is ``s`` of step ``offset + j``; ``g_x[:, offset + j]`` receives that
-    step's force-input cotangent ``delta`` (``h c (1 - s^2)``, ``c`` the velocity's).
-    ``gy`` is updated in place. Returns ``(gy, gv)`` before the first of the steps.
+    ``forces[j]`` is ``s`` of step ``offset + j``; ``deltas[offset + j]`` (time-major)
+    receives that step's force-input cotangent ``delta = h c (1 - s^2)``, ``c`` the
+    velocity's. ``gy`` is updated in place. Returns ``(gy, gv)`` before the first step.
     """
     w_y, w_v = weights
     h, gamma, epsilon = step.h, step.gamma, step.epsilon
     one = forces.new_ones(())
     zero = forces.new_zeros(())
-    for j in range(forces.shape[1] - 1, -1, -1):
+    for j in range(len(forces) - 1, -1, -1):
         k = offset + j
         if g_seq is not None:
             gy.add_(g_seq[:, k])
         c = torch.add(gv, gy, alpha=h)
         if step.imex:
             c.mul_(1.0 / (1.0 + h * epsilon))
-        s = forces[:, j]
+        s = forces[j]
         slope = torch.addcmul(one, s, s, value=-1.0)
-        delta = torch.addcmul(zero, c, slope, value=h, out=g_x[:, k])
+        delta = torch.addcmul(zero, c, slope, value=h, out=deltas[k])
         gv = torch.addmm(c, delta, w_v, beta=1.0 if step.imex else 1.0 - h * epsilon)
         gy.add_(c, alpha=-h * gamma).addmm_(delta, w_y)
     return gy, gv
 
 
-def _accumulate_outer(total: Tensor, deltas: Tensor, states: Tensor) -> None:
-    """``total += sum_(b, t) deltas[b, t]ᵀ states[b, t]`` for ``(batch, time, units)`` pairs."""
-    for delta_row, state_row in zip(deltas, states, strict=True):
-        total.addmm_(delta_row.t(), state_row)
+def _outer_sum(deltas: Tensor, states: Tensor) -> Tensor:
+    """``sum_(t, b) deltas[t, b]ᵀ states[t, b]`` over time-major ``(time, batch, units)``."""
+    return deltas.flatten(0, 1).t() @ states.flatten(0, 1)
+
+
+def _position_outer_sum(deltas: Tensor, y0: Tensor, y_seq: Tensor) -> Tensor:
+    """``sum_k deltas[k]ᵀ y_(k-1)``: time-major ``deltas``, positions ``y0`` and the
+    batch-major outputs ``y_seq`` (one product per batch row: no transposed copy)."""
+    total = deltas[0].t() @ y0
+    for row, positions in enumerate(y_seq[:, :-1]):
+        total.addmm_(deltas[1:, row].t(), positions)
+    return total
 
 
 class _CoRNNRecurrence(torch.autograd.Function):
@@ -178,21 +188,21 @@ class _CoRNNRecurrence(torch.autograd.Function):
         weights_t = (w_y.t(), w_v.t())
         y_seq = y0.new_empty(batch, steps, units)
         if segment is None:  # keep every step's velocity and force
-            velocities = y0.new_empty(batch, steps + 1, units)
-            forces = y0.new_empty(batch, steps, units)
-            velocities[:, 0] = v0
+            velocities = y0.new_empty(steps + 1, batch, units)
+            forces = y0.new_empty(steps, batch, units)
+            velocities[0] = v0
             y = _advance(step, x, y0, weights_t, y_seq, velocities, forces)
-            v = velocities[:, steps].clone()
+            v = velocities[steps].clone()
             stored = (velocities, forces)
         else:  # keep the velocity at every segment start
-            anchors = y0.new_empty(batch, -(-steps // segment), units)
-            velocities = y0.new_empty(batch, segment + 1, units)
-            forces = y0.new_empty(batch, segment, units)
+            anchors = y0.new_empty(-(-steps // segment), batch, units)
+            velocities = y0.new_empty(segment + 1, batch, units)
+            forces = y0.new_empty(segment, batch, units)
             y, v = y0, v0
             for index, start in enumerate(range(0, steps, segment)):
                 stop = min(start + segment, steps)
-                anchors[:, index] = v
-                velocities[:, 0] = v
+                anchors[index] = v
+                velocities[0] = v
                 y = _advance(
                     step,
                     x[:, start:stop],
@@ -200,9 +210,9 @@ class _CoRNNRecurrence(torch.autograd.Function):
                     weights_t,
                     y_seq[:, start:stop],
                     velocities,
-                    forces[:, : stop - start],
+                    forces[: stop - start],
                 )
-                v = velocities[:, stop - start].clone()
+                v = velocities[stop - start].clone()
             stored = (anchors,)
         ctx.options = options
         ctx.save_for_backward(x, y0, w_y, w_v, y_seq, *stored)
@@ -218,46 +228,43 @@ class _CoRNNRecurrence(torch.autograd.Function):
         weights = (w_y, w_v)
         gy = torch.zeros_like(y0) if g_y_out is None else g_y_out.clone()
         gv = torch.zeros_like(y0) if g_v_out is None else g_v_out
-        g_x = y0.new_empty(batch, steps, units)
+        deltas = y0.new_empty(steps, batch, units)  # the force inputs' cotangents
         g_w_v = torch.zeros_like(w_v) if ctx.needs_input_grad[5] else None
         if segment is None:
             velocities, forces = stored
-            gy, gv = _pull_back(step, weights, forces, g_seq, 0, gy, gv, g_x)
+            gy, gv = _pull_back(step, weights, forces, g_seq, 0, gy, gv, deltas)
             if g_w_v is not None:
-                _accumulate_outer(g_w_v, g_x, velocities[:, :steps])
+                g_w_v = _outer_sum(deltas, velocities[:steps])
         else:
             (anchors,) = stored
             weights_t = (w_y.t(), w_v.t())
-            velocities = y0.new_empty(batch, segment + 1, units)
-            forces = y0.new_empty(batch, segment, units)
+            velocities = y0.new_empty(segment + 1, batch, units)
+            forces = y0.new_empty(segment, batch, units)
             scratch = y0.new_empty(batch, segment, units)
             starts = range(0, steps, segment)
             for index, start in reversed(list(enumerate(starts))):
-                length = min(segment, steps - start)
+                stop = min(start + segment, steps)
+                length = stop - start
                 y = y0 if start == 0 else y_seq[:, start - 1]
-                velocities[:, 0] = anchors[:, index]
+                velocities[0] = anchors[index]
                 _advance(
                     step,
-                    x[:, start : start + length],
+                    x[:, start:stop],
                     y,
                     weights_t,
                     scratch[:, :length],
                     velocities,
-                    forces[:, :length],
+                    forces[:length],
                 )
-                gy, gv = _pull_back(step, weights, forces[:, :length], g_seq, start, gy, gv, g_x)
+                gy, gv = _pull_back(step, weights, forces[:length], g_seq, start, gy, gv, deltas)
                 if g_w_v is not None:
-                    _accumulate_outer(g_w_v, g_x[:, start : start + length], velocities[:, :length])
-        g_w_y = None
-        if ctx.needs_input_grad[4]:
-            g_w_y = g_x[:, 0].t() @ y0
-            if steps > 1:
-                _accumulate_outer(g_w_y, g_x[:, 1:], y_seq[:, :-1])
+                    g_w_v += _outer_sum(deltas[start:stop], velocities[:length])
+        needs = ctx.needs_input_grad
         return (
             None,
-            g_x if ctx.needs_input_grad[1] else None,
-            gy if ctx.needs_input_grad[2] else None,
-            gv if ctx.needs_input_grad[3] else None,
-            g_w_y,
+            deltas.transpose(0, 1) if needs[1] else None,
+            gy if needs[2] else None,
+            gv if needs[3] else None,
+            _position_outer_sum(deltas, y0, y_seq) if needs[4] else None,
             g_w_v,
         )
