@@ -11,9 +11,9 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
+        [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -66,3 +66,18 @@ def test_define_your_system_converges_at_second_order() -> None:
         for coarse, fine in zip(errors, errors[1:], strict=False):
             assert coarse / fine == pytest.approx(4, rel=0.25)
     assert "energy drift" in output
+
+
+def test_adding_gradient_probe_separates_vanishing_from_flat_profiles() -> None:
+    output = run_example("adding_gradient_probe.py", "--length", "200", "--hidden", "16")
+    profiles = {
+        line.split("(")[0].strip(): [float(cell) for cell in line.split(")")[-1].split()]
+        for line in output.splitlines()
+        if line.startswith(("coRNN", "UnICORNN"))
+    }
+    assert len(profiles) == 4
+    released = profiles["coRNN released adding"]
+    assert released[0] < 1e-20 * released[-1]  # epsilon / 2 = 7.5 per time unit: vanished
+    for flat in ("coRNN psMNIST", "UnICORNN psMNIST"):
+        first, last = profiles[flat][0], profiles[flat][-1]
+        assert 1e-2 < first / last < 1e2, (flat, profiles[flat])

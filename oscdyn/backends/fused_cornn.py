@@ -107,18 +107,20 @@ def _advance(
     """
     w_y_t, w_v_t = weights_t
     h, gamma, epsilon = step.h, step.gamma, step.epsilon
-    v = velocities[0]
-    for j in range(len(forces)):
-        s = torch.addmm(x[:, j], y, w_y_t, out=forces[j])
-        s.addmm_(v, w_v_t).tanh_()
+    # one split per buffer: unbind is cheaper than slicing at every step
+    steps_x, steps_y, steps_s = x.unbind(1), positions.unbind(1), forces.unbind(0)
+    steps_v = velocities.unbind(0)
+    v = steps_v[0]
+    for j, s in enumerate(steps_s):
+        torch.addmm(steps_x[j], y, w_y_t, out=s).addmm_(v, w_v_t).tanh_()
         kick = torch.add(s, y, alpha=-gamma)
-        v_next = velocities[j + 1]
+        v_next = steps_v[j + 1]
         if step.imex:
             torch.add(v, kick, alpha=h, out=v_next).mul_(1.0 / (1.0 + h * epsilon))
         else:
             kick.add_(v, alpha=-epsilon)
             torch.add(v, kick, alpha=h, out=v_next)
-        y = torch.add(y, v_next, alpha=h, out=positions[:, j])
+        y = torch.add(y, v_next, alpha=h, out=steps_y[j])
         v = v_next
     return y
 
@@ -141,20 +143,23 @@ def _pull_back(
     """
     w_y, w_v = weights
     h, gamma, epsilon = step.h, step.gamma, step.epsilon
+    # with q = gv + h gy, the velocity's cotangent is c = scale q: imex 1 / (1 + h eps)
+    scale = 1.0 / (1.0 + h * epsilon) if step.imex else 1.0
+    keep = scale if step.imex else 1.0 - h * epsilon  # d v' / d v along the damping
     one = forces.new_ones(())
     zero = forces.new_zeros(())
+    stop = offset + len(forces)
+    steps_g = [None] * len(forces) if g_seq is None else g_seq[:, offset:stop].unbind(1)
+    steps_delta, steps_s = deltas[offset:stop].unbind(0), forces.unbind(0)
     for j in range(len(forces) - 1, -1, -1):
-        k = offset + j
-        if g_seq is not None:
-            gy.add_(g_seq[:, k])
-        c = torch.add(gv, gy, alpha=h)
-        if step.imex:
-            c.mul_(1.0 / (1.0 + h * epsilon))
-        s = forces[j]
+        if steps_g[j] is not None:
+            gy.add_(steps_g[j])
+        q = torch.add(gv, gy, alpha=h)
+        s = steps_s[j]
         slope = torch.addcmul(one, s, s, value=-1.0)
-        delta = torch.addcmul(zero, c, slope, value=h, out=deltas[k])
-        gv = torch.addmm(c, delta, w_v, beta=1.0 if step.imex else 1.0 - h * epsilon)
-        gy.add_(c, alpha=-h * gamma).addmm_(delta, w_y)
+        delta = torch.addcmul(zero, q, slope, value=h * scale, out=steps_delta[j])
+        gv = torch.addmm(q, delta, w_v, beta=keep)
+        gy.add_(q, alpha=-h * gamma * scale).addmm_(delta, w_y)
     return gy, gv
 
 
