@@ -72,13 +72,10 @@ def run_cornn(
     reads the bias); ``segment``: steps between stored states when recomputing, ``None`` to
     store every step's velocity and force.
     """
+    from ..integrators.imex import IMEX
+
     system = rnn.system
-    step = _Step(
-        type(rnn.integrator).__name__ == "IMEX",
-        float(rnn.step_size()),
-        system.gamma,
-        system.epsilon,
-    )
+    step = _Step(isinstance(rnn.integrator, IMEX), rnn.step_size(), system.gamma, system.epsilon)
     start, units = system.input_size, system.state_size
     weight = system.i2h.weight
     w_v, w_y = weight[:, start : start + units], weight[:, start + units :]
