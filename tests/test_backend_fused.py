@@ -282,3 +282,13 @@ def test_generic_recompute_matches_eager_float64(integrator: str) -> None:
         for g_e, g_f in zip(grads_e, grads_f, strict=True):
             scale = g_e.abs().max().clamp(min=1.0)
             assert ((g_f - g_e).abs().max() / scale).item() < 1e-10
+
+
+def test_cornn_double_backward_is_refused() -> None:
+    """The coRNN closed form has no graph of its own: create_graph=True says so clearly."""
+    fused = oscdyn.compile(CoRNN(1, 4), "imex", 0.05, backend="fused")
+    u = torch.randn(2, 6, 1, requires_grad=True)
+    y_seq, _ = fused(u)
+    assert "_CoRNNRecurrenceBackward" in _graph_node_names(y_seq.grad_fn)
+    with pytest.raises(RuntimeError, match="create_graph"):
+        torch.autograd.grad(y_seq.sum(), u, create_graph=True)

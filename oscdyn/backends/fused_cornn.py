@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .base import Run
+from .base import Run, refuse_double_backward
 
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
@@ -224,6 +224,7 @@ class _CoRNNRecurrence(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: Any, g_seq: Tensor | None, g_y_out: Tensor | None, g_v_out: Tensor | None
     ) -> tuple[Tensor | None, ...]:
+        refuse_double_backward()
         x, y0, w_y, w_v, y_seq, *stored = ctx.saved_tensors
         step, steps, segment = ctx.options
         batch, units = y0.shape

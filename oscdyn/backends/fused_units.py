@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from . import cpu_kernels
-from .base import Run
+from .base import Run, refuse_double_backward
 from .independent_units import (
     IMEX_SCHEME,
     SYMPLECTIC_EULER,
@@ -297,11 +297,7 @@ class _UnitRecurrenceFunction(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: Any, g_seq: Tensor | None, g_y_out: Tensor | None, g_v_out: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        if torch.is_grad_enabled():  # create_graph=True
-            raise RuntimeError(
-                "the fused backend's closed-form backward cannot be differentiated again "
-                "(create_graph=True); use backend='eager'"
-            )
+        refuse_double_backward()
         x, y0, v0, h, stiff, damp, w, y_seq, y1, v1, anchors = ctx.saved_tensors
         recurrence, steps, segment = ctx.options
         needs = ctx.needs_input_grad
