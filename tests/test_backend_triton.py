@@ -16,7 +16,7 @@ import torch
 
 import oscdyn
 from oscdyn.backends.triton_kernels import Triton, triton
-from oscdyn.systems import CoRNN, HarmonicOscillator, LinearOscillators, UnICORNN
+from oscdyn.systems import CoRNN, HamiltonianRNN, HarmonicOscillator, LinearOscillators, UnICORNN
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 HAS_CUDA = torch.cuda.is_available()
@@ -259,6 +259,90 @@ def test_triton_reconstruction_float32_long() -> None:
     _check_float32(f"float32 unicornn T={steps}", errors)
 
 
+# coRNN: one program holds every unit of its batch rows (oscdyn.backends.triton_cornn)
+
+CORNN_UNITS = [20, 128]  # masked lanes; the bench size (on-chip weights)
+
+
+@needs_kernels
+@pytest.mark.parametrize("units", CORNN_UNITS)
+@pytest.mark.parametrize("integrator", ["symplectic_euler", "imex"])
+def test_triton_cornn_matches_eager_float64(integrator: str, units: int) -> None:
+    torch.manual_seed(10)
+    system = CoRNN(3, units, gamma=2.7, epsilon=4.7)
+    errors = _compare(system, integrator, 0.042, torch.float64, LONG, batch=19)
+    _report(f"coRNN {integrator} {units} units float64", errors)
+    assert max(errors.values()) <= 1e-10, errors
+
+
+@needs_kernels
+@pytest.mark.parametrize("integrator", ["symplectic_euler", "imex"])
+def test_triton_cornn_matches_eager_float32(integrator: str) -> None:
+    torch.manual_seed(11)
+    system = CoRNN(2, 128, gamma=0.4, epsilon=8.0)  # coRNN's psMNIST setting
+    errors = _compare(system, integrator, 0.076, torch.float32, LONG, inputs=2, batch=50)
+    _check_float32(f"float32 coRNN {integrator} T={LONG}", errors)
+
+
+@needs_kernels
+def test_triton_cornn_weights_read_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``ON_CHIP_UNITS`` the kernels read the weights every step; same results."""
+    from oscdyn.backends import triton_cornn
+
+    monkeypatch.setattr(triton_cornn, "ON_CHIP_UNITS", 16)
+    torch.manual_seed(12)
+    errors = _compare(CoRNN(3, 40), "imex", 0.042, torch.float64, SHORT, batch=5)
+    assert max(errors.values()) <= 1e-10, errors
+
+
+@needs_kernels
+@pytest.mark.parametrize("loss", [{"use_seq": False}, {"use_final": False}])
+def test_triton_cornn_partial_losses_and_free_evolution(loss: dict[str, bool]) -> None:
+    torch.manual_seed(13)
+    errors = _compare(CoRNN(3, 24), "symplectic_euler", 0.06, torch.float64, SHORT, **loss)
+    assert max(errors.values()) <= 1e-10, errors
+    free = _compare(CoRNN(0, 24), "imex", 0.06, torch.float64, SHORT, inputs=0, **loss)
+    assert max(free.values()) <= 1e-10, free
+
+
+@needs_kernels
+def test_triton_cornn_trajectory_and_no_grad() -> None:
+    torch.manual_seed(14)
+    rnn = _compile(CoRNN(2, 24), "imex", 0.042, torch.float64)
+    u = torch.randn(3, SHORT, 2, dtype=torch.float64, device=DEVICE)
+    expected = rnn.trajectory(u)
+    with torch.no_grad():
+        y_e, (yT_e, vT_e) = rnn(u)
+    rnn.backend = Triton()
+    actual = rnn.trajectory(u)
+    assert actual.attrs["backend"] == "triton"
+    for variable in ("position", "velocity"):
+        torch.testing.assert_close(
+            torch.as_tensor(actual[variable].values),
+            torch.as_tensor(expected[variable].values),
+            rtol=1e-10,
+            atol=1e-12,
+        )
+    with torch.no_grad():
+        y_t, (yT_t, vT_t) = rnn(u)
+    for a, b in ((y_t, y_e), (yT_t, yT_e), (vT_t, vT_e)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.skipif(not (triton is not None and HAS_CUDA), reason="tensor cores need a GPU")
+def test_triton_cornn_tf32_is_close() -> None:
+    """``precision="tf32x3"`` keeps float32 accuracy; ``"tf32"`` stays within 1e-2."""
+    torch.manual_seed(15)
+    system = CoRNN(2, 128, gamma=0.4, epsilon=8.0)
+    rnn = _compile(system, "imex", 0.076, torch.float32)
+    expected = _run_all(rnn, LONG, torch.float32, 2, 50)
+    for precision, tolerance in (("tf32x3", 1e-4), ("tf32", 1e-2)):
+        rnn.backend = Triton(precision=precision)
+        errors = _errors(_run_all(rnn, LONG, torch.float32, 2, 50), expected)
+        _report(f"coRNN {precision}", errors)
+        assert max(errors.values()) <= tolerance, (precision, errors)
+
+
 # refusals: run everywhere
 
 
@@ -269,8 +353,19 @@ def _cpu_rnn(system, integrator="symplectic_euler", dt=0.1):
 
 
 def test_triton_refuses_coupled_systems() -> None:
-    reason = Triton().unsupported_reason(_cpu_rnn(CoRNN(1, 4), dt=0.042))
-    assert reason is not None and "CoRNN" in reason
+    reason = Triton().unsupported_reason(_cpu_rnn(HamiltonianRNN(1, 4), "leapfrog"))
+    assert reason is not None and "HamiltonianRNN" in reason
+
+
+def test_triton_refuses_cornn_it_cannot_run() -> None:
+    learned = oscdyn.compile(CoRNN(1, 4), "imex", 0.042, learn_dt=True)
+    reason = Triton().unsupported_reason(learned)
+    assert reason is not None and "fixed scalar dt" in reason
+    wide = _cpu_rnn(CoRNN(1, 300), dt=0.042)
+    reason = Triton().unsupported_reason(wide)
+    assert reason is not None and "at most 256 units" in reason
+    reason = Triton().unsupported_reason(_cpu_rnn(CoRNN(1, 4), "leapfrog", dt=0.042))
+    assert reason is not None and "leapfrog" in reason
 
 
 def test_triton_refuses_other_integrators() -> None:
@@ -301,3 +396,5 @@ def test_triton_options_are_checked() -> None:
         Triton(block=48)
     with pytest.raises(ValueError, match="anchor_every"):
         Triton(anchor_every=0)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Triton(precision="bf16")

@@ -32,7 +32,7 @@ from .base import Run, refuse_double_backward
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
 
-__all__ = ["run_cornn", "unsupported_reason"]
+__all__ = ["outer_sum", "position_outer_sum", "run_cornn", "unsupported_reason"]
 
 
 class _Step(NamedTuple):
@@ -160,12 +160,12 @@ def _pull_back(
     return gy, gv
 
 
-def _outer_sum(deltas: Tensor, states: Tensor) -> Tensor:
+def outer_sum(deltas: Tensor, states: Tensor) -> Tensor:
     """``sum_(t, b) deltas[t, b]ᵀ states[t, b]`` over time-major ``(time, batch, units)``."""
     return deltas.flatten(0, 1).t() @ states.flatten(0, 1)
 
 
-def _position_outer_sum(deltas: Tensor, y0: Tensor, y_seq: Tensor) -> Tensor:
+def position_outer_sum(deltas: Tensor, y0: Tensor, y_seq: Tensor) -> Tensor:
     """``sum_k deltas[k]ᵀ y_(k-1)``: time-major ``deltas``, positions ``y0`` and the
     batch-major outputs ``y_seq`` (one product per batch row: no transposed copy)."""
     total = deltas[0].t() @ y0
@@ -237,7 +237,7 @@ class _CoRNNRecurrence(torch.autograd.Function):
             velocities, forces = stored
             gy, gv = _pull_back(step, weights, forces, g_seq, 0, gy, gv, deltas)
             if g_w_v is not None:
-                g_w_v = _outer_sum(deltas, velocities[:steps])
+                g_w_v = outer_sum(deltas, velocities[:steps])
         else:
             (anchors,) = stored
             weights_t = (w_y.t(), w_v.t())
@@ -261,13 +261,13 @@ class _CoRNNRecurrence(torch.autograd.Function):
                 )
                 gy, gv = _pull_back(step, weights, forces[:length], g_seq, start, gy, gv, deltas)
                 if g_w_v is not None:
-                    g_w_v += _outer_sum(deltas[start:stop], velocities[:length])
+                    g_w_v += outer_sum(deltas[start:stop], velocities[:length])
         needs = ctx.needs_input_grad
         return (
             None,
             deltas.transpose(0, 1) if needs[1] else None,
             gy if needs[2] else None,
             gv if needs[3] else None,
-            _position_outer_sum(deltas, y0, y_seq) if needs[4] else None,
+            position_outer_sum(deltas, y0, y_seq) if needs[4] else None,
             g_w_v,
         )

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
-from . import independent_units
+from . import fused_cornn, independent_units
 from .base import Backend, Run
 from .independent_units import TANH, UnitRecurrence
 
@@ -507,34 +507,55 @@ class Triton(Backend):
 
     Systems: ``UnICORNNLayer`` (so each layer of a ``UnICORNN`` stack),
     ``LinearOscillators`` and ``HarmonicOscillator``; integrators ``symplectic_euler``,
-    ``imex`` and ``leapfrog``; float32 or float64.
+    ``imex`` and ``leapfrog``; and ``CoRNN`` with a fixed scalar ``dt`` (``symplectic_euler``
+    or ``imex``, at most 256 units; :mod:`oscdyn.backends.triton_cornn`). float32 or float64.
 
     Args:
         block: units per program (a power of two); ``None`` picks from the unit count.
+            Independent units only (a coRNN program holds all the units).
         num_warps: warps per program; ``None``: ``block / 32`` (one unit per thread), at
-            least 1.
+            least 1; coRNN: 8 from 128 units, else 4.
         anchor_every: steps between the velocities stored for the backward pass.
+        precision: coRNN's float32 matrix products, ``"ieee"`` (exact float32), ``"tf32"``
+            or ``"tf32x3"`` (tensor cores).
     """
 
     name: ClassVar[str] = "triton"
 
     def __init__(
-        self, block: int | None = None, num_warps: int | None = None, anchor_every: int = 64
+        self,
+        block: int | None = None,
+        num_warps: int | None = None,
+        anchor_every: int = 64,
+        precision: str = "ieee",
     ) -> None:
+        from .triton_cornn import PRECISIONS
+
         if block is not None and (block < 1 or block & (block - 1)):
             raise ValueError(f"block must be a power of two, got {block}")
         if num_warps is not None and (num_warps < 1 or num_warps & (num_warps - 1)):
             raise ValueError(f"num_warps must be a power of two, got {num_warps}")
         if anchor_every < 1:
             raise ValueError(f"anchor_every must be positive, got {anchor_every}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.block = block
         self.num_warps = num_warps
         self.anchor_every = anchor_every
+        self.precision = precision
 
     def unsupported_reason(self, rnn: OscillatorRNN) -> str | None:
+        from .triton_cornn import MAX_UNITS
+
         reason = independent_units.unsupported_reason(rnn)
-        if reason is not None:
-            return f"the triton kernels run independent units only: {reason}"
+        cornn_reason = fused_cornn.unsupported_reason(rnn)
+        if cornn_reason is None and rnn.system.state_size > MAX_UNITS:
+            cornn_reason = f"the coRNN kernel holds at most {MAX_UNITS} units"
+        if reason is not None and cornn_reason is not None:
+            return (
+                "the triton kernels run independent units or coRNN with a fixed step: "
+                f"{reason}; {cornn_reason}"
+            )
         if rnn.dtype not in (torch.float32, torch.float64):
             return f"the triton kernels run float32 or float64, not {rnn.dtype}"
         if triton is None:
@@ -566,6 +587,10 @@ class Triton(Backend):
             raise ValueError(f"backend 'triton' cannot run this model: {reason}")
         if y.device.type != "cuda" and not _interpreting():
             raise ValueError(f"backend 'triton' needs CUDA tensors, got the state on {y.device}")
+        if fused_cornn.unsupported_reason(rnn) is None:
+            from .triton_cornn import run_cornn
+
+            return run_cornn(rnn, u, y, v, steps, keep_velocity, self.precision, self.num_warps)
         recurrence = independent_units.describe(rnn)
         batch, units = y.shape
         config = self._config(recurrence, steps, units)
