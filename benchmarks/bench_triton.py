@@ -1,13 +1,15 @@
-"""UnICORNN on a GPU: the triton backend against eager, fused and cuDNN's ``torch.nn.LSTM``.
+"""UnICORNN or coRNN on a GPU: the triton backend against eager, fused and cuDNN's LSTM.
 
 Times the forward pass (under ``torch.no_grad``) and forward+backward (``y_seq.backward``
-with a fixed random cotangent; parameter gradients included) of one UnICORNN layer, input
+with a fixed random cotangent; parameter gradients included) of one UnICORNN layer or one
+coRNN (``--system cornn``; symplectic_euler, the psMNIST gamma and epsilon), input
 projection ``V u + b`` included, next to an ``nn.LSTM`` of the same hidden size (cuDNN),
 all in one run: CUDA events around each call after warm-up, the median of the repeats.
 Prints a table with ratios to the LSTM and to eager, and writes JSON with ``--json``.
 
     python benchmarks/bench_triton.py                    # hidden 1000, batch 128, length 1000
     python benchmarks/bench_triton.py --inputs 1 --skip-slow --sweep --precision tf32
+    python benchmarks/bench_triton.py --system cornn --hidden 128 --batch 50 --inputs 2 --sweep
 
 Needs CUDA and Triton.
 """
@@ -31,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import oscdyn  # noqa: E402
 from oscdyn.backends.eager import Eager  # noqa: E402
 from oscdyn.backends.fused import Fused  # noqa: E402
+from oscdyn.backends.triton_cornn import PRECISIONS  # noqa: E402
 from oscdyn.backends.triton_kernels import Triton  # noqa: E402
-from oscdyn.systems import UnICORNN  # noqa: E402
+from oscdyn.systems import CoRNN, UnICORNN  # noqa: E402
 
 
 def _median_ms(fn: Callable[[], object], warmup: int, repeat: int) -> float:
@@ -76,15 +79,18 @@ def _clear(module: nn.Module) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--system", choices=["unicornn", "cornn"], default="unicornn")
     parser.add_argument("--hidden", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--length", type=int, default=1000)
     parser.add_argument("--inputs", type=int, default=1000, help="input size (default: hidden)")
-    parser.add_argument("--dt", type=float, default=0.19)
+    parser.add_argument("--dt", type=float, default=None, help="unicornn 0.19, cornn 0.076")
     parser.add_argument("--repeat", type=int, default=20, help="repeats of the fast rows")
     parser.add_argument("--slow-repeat", type=int, default=3, help="repeats of eager and fused")
     parser.add_argument("--skip-slow", action="store_true", help="leave out eager and fused")
-    parser.add_argument("--sweep", action="store_true", help="also time other triton blocks")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also time other triton blocks (coRNN: precisions)"
+    )
     parser.add_argument(
         "--precision",
         choices=["default", "tf32", "fp32"],
@@ -103,10 +109,14 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     batch, length, hidden, inputs = args.batch, args.length, args.hidden, args.inputs
 
-    layer = UnICORNN(inputs, hidden).layers[0].to(device)
+    if args.system == "cornn":
+        layer, dt = CoRNN(inputs, hidden, gamma=0.4, epsilon=8.0).to(device), 0.076
+    else:
+        layer, dt = UnICORNN(inputs, hidden).layers[0].to(device), 0.19
+    dt = dt if args.dt is None else args.dt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", oscdyn.StabilityWarning)
-        rnn = oscdyn.compile(layer, "symplectic_euler", args.dt).to(device)
+        rnn = oscdyn.compile(layer, "symplectic_euler", dt).to(device)
     lstm = nn.LSTM(inputs, hidden, batch_first=True).to(device)
     u = torch.randn(batch, length, inputs, device=device)
     cotangent = torch.randn(batch, length, hidden, device=device)
@@ -157,14 +167,19 @@ def main(argv: list[str] | None = None) -> dict:
         return forward, train
 
     rows: list[tuple[str, tuple, bool]] = [("lstm (cuDNN)", lstm_calls(), False)]
-    rows.append(("unicornn triton", oscillator(Triton()), False))
-    if args.sweep:
+    system = args.system
+    rows.append((f"{system} triton", oscillator(Triton()), False))
+    if args.sweep and system == "cornn":
+        for precision in PRECISIONS[1:]:
+            backend = Triton(precision=precision)
+            rows.append((f"  triton {precision}", oscillator(backend), False))
+    elif args.sweep:
         for block in (32, 64, 128, 256):
             rows.append((f"  triton block={block}", oscillator(Triton(block=block)), False))
     rows.append(("  triton recurrence only", recurrence_only(Triton()), False))
     if not args.skip_slow:
-        rows.append(("unicornn fused", oscillator(Fused()), True))
-        rows.append(("unicornn eager", oscillator(Eager()), True))
+        rows.append((f"{system} fused", oscillator(Fused()), True))
+        rows.append((f"{system} eager", oscillator(Eager()), True))
 
     results = []
     for name, (forward, train), slow in rows:
@@ -180,11 +195,12 @@ def main(argv: list[str] | None = None) -> dict:
     check = _check(rnn, u, cotangent) if not args.skip_slow else None
 
     lstm_row = results[0]
-    eager_row = next((r for r in results if r["name"] == "unicornn eager"), None)
+    eager_row = next((r for r in results if r["name"] == f"{system} eager"), None)
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu (dry run)"
     print()
+    label = "coRNN" if system == "cornn" else "UnICORNN layer"
     print(
-        f"UnICORNN layer vs LSTM on {gpu}: batch {batch}, length {length}, hidden {hidden}, "
+        f"{label} vs LSTM on {gpu}: batch {batch}, length {length}, hidden {hidden}, "
         f"input {inputs}, float32; torch {torch.__version__}, TF32 matmul "
         f"{torch.backends.cuda.matmul.allow_tf32}, TF32 cuDNN {torch.backends.cudnn.allow_tf32}"
     )
@@ -209,6 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     report = {
         "device": gpu,
+        "system": system,
         "torch": torch.__version__,
         "batch": batch,
         "length": length,
