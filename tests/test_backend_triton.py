@@ -261,7 +261,7 @@ def test_triton_reconstruction_float32_long() -> None:
 
 # coRNN: one program holds every unit of its batch rows (oscdyn.backends.triton_cornn)
 
-CORNN_UNITS = [20, 128]  # masked lanes; the bench size (on-chip weights)
+CORNN_UNITS = [20, 64]  # masked lanes; the most float64 holds on chip
 
 
 @needs_kernels
@@ -282,17 +282,6 @@ def test_triton_cornn_matches_eager_float32(integrator: str) -> None:
     system = CoRNN(2, 128, gamma=0.4, epsilon=8.0)  # coRNN's psMNIST setting
     errors = _compare(system, integrator, 0.076, torch.float32, LONG, inputs=2, batch=50)
     _check_float32(f"float32 coRNN {integrator} T={LONG}", errors)
-
-
-@needs_kernels
-def test_triton_cornn_weights_read_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above ``ON_CHIP_UNITS`` the kernels read the weights every step; same results."""
-    from oscdyn.backends import triton_cornn
-
-    monkeypatch.setattr(triton_cornn, "ON_CHIP_UNITS", 16)
-    torch.manual_seed(12)
-    errors = _compare(CoRNN(3, 40), "imex", 0.042, torch.float64, SHORT, batch=5)
-    assert max(errors.values()) <= 1e-10, errors
 
 
 @needs_kernels
@@ -333,7 +322,7 @@ def test_triton_cornn_trajectory_and_no_grad() -> None:
 def test_triton_cornn_tf32_is_close() -> None:
     """``precision="tf32x3"`` keeps float32 accuracy; ``"tf32"`` stays within 1e-2."""
     torch.manual_seed(15)
-    system = CoRNN(2, 128, gamma=0.4, epsilon=8.0)
+    system = CoRNN(2, 64, gamma=0.4, epsilon=8.0)
     rnn = _compile(system, "imex", 0.076, torch.float32)
     expected = _run_all(rnn, LONG, torch.float32, 2, 50)
     for precision, tolerance in (("tf32x3", 1e-4), ("tf32", 1e-2)):
@@ -361,9 +350,13 @@ def test_triton_refuses_cornn_it_cannot_run() -> None:
     learned = oscdyn.compile(CoRNN(1, 4), "imex", 0.042, learn_dt=True)
     reason = Triton().unsupported_reason(learned)
     assert reason is not None and "fixed scalar dt" in reason
-    wide = _cpu_rnn(CoRNN(1, 300), dt=0.042)
+    wide = _cpu_rnn(CoRNN(1, 129), dt=0.042)
     reason = Triton().unsupported_reason(wide)
-    assert reason is not None and "at most 256 units" in reason
+    assert reason is not None and "at most 128 units in float32" in reason
+    reason = Triton(precision="tf32").unsupported_reason(_cpu_rnn(CoRNN(1, 65), dt=0.042))
+    assert reason is not None and "at most 64 units in float32 with precision 'tf32'" in reason
+    reason = Triton().unsupported_reason(_cpu_rnn(CoRNN(1, 65), dt=0.042).double())
+    assert reason is not None and "at most 64 units in float64" in reason
     reason = Triton().unsupported_reason(_cpu_rnn(CoRNN(1, 4), "leapfrog", dt=0.042))
     assert reason is not None and "leapfrog" in reason
 

@@ -2,10 +2,10 @@
 
 coRNN (:class:`~oscdyn.systems.CoRNN`, Rusch & Mishra, ICLR 2021) couples its units through
 ``s = tanh(W_y y + W_v v + x)``, so a batch row's step needs every unit of the previous
-one. One Triton program owns ``BLOCK_B`` batch rows and all the units (up to 256, padded to
-a power of two); it keeps ``W_yᵀ`` and ``W_vᵀ`` on chip for the whole sequence and walks
-the steps with two ``(BLOCK_B, units) x (units, units)`` products each (``tl.dot``), with
-the same algebra as the ``fused`` coRNN path (:mod:`oscdyn.backends.fused_cornn`): the
+one. One Triton program owns ``BLOCK_B`` batch rows and all the units (padded to a power of
+two; see :func:`size_reason`); it keeps ``W_yᵀ`` and ``W_vᵀ`` on chip for the whole
+sequence and walks the steps with two ``(BLOCK_B, units) x (units, units)`` products each
+(``tl.dot``), with the same algebra as the ``fused`` coRNN path (:mod:`oscdyn.backends.fused_cornn`): the
 forward stores, time-major, every step's velocity and force ``s``; the backward walks time
 in reverse, pulls ``(gy, gv)`` back with ``W_v`` and ``W_y`` and writes each step's force-input
 cotangent ``delta``; the weight gradients are then the same few long products over the
@@ -31,13 +31,12 @@ from .triton_kernels import _on_device, tl, triton
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
 
-__all__ = ["MAX_UNITS", "ON_CHIP_UNITS", "PRECISIONS", "run_cornn"]
+__all__ = ["ON_CHIP_BYTES", "PRECISIONS", "run_cornn", "size_reason"]
 
-#: units one program holds
-MAX_UNITS = 256
-#: up to this many (padded) units both recurrent matrices are loaded once and stay on chip;
-#: above it they are read again every step (from L2)
-ON_CHIP_UNITS = 128
+#: shared memory the two recurrent matrices may take (padded units squared, twice, in the
+#: dot's operand width): 128 float32 units with ``ieee`` products fit an H100 (227 KiB per
+#: program); float64 or TF32 products at 128 units asked for 272 KiB and did not
+ON_CHIP_BYTES = 128 * 1024
 #: ``tl.dot`` input precisions accepted for float32
 PRECISIONS = ("ieee", "tf32", "tf32x3")
 
@@ -52,7 +51,25 @@ class _Config(NamedTuple):
     block_h: int
     precision: str
     num_warps: int
-    reload: bool
+
+
+def _padded(units: int) -> int:
+    """Units rounded up to a power of two, at least 16 (``tl.dot``'s smallest side)."""
+    return max(16, 1 << (units - 1).bit_length())
+
+
+def size_reason(units: int, dtype: torch.dtype, precision: str) -> str | None:
+    """Why the kernels cannot hold ``units`` coRNN units on chip (``None`` if they can)."""
+    width = 8 if dtype == torch.float64 or precision != "ieee" else 4
+    needed = 2 * _padded(units) ** 2 * width
+    if needed <= ON_CHIP_BYTES:
+        return None
+    largest = max(n for n in (16, 32, 64, 128) if 2 * n * n * width <= ON_CHIP_BYTES)
+    kind = "float64" if dtype == torch.float64 else f"float32 with precision {precision!r}"
+    return (
+        f"the coRNN kernel keeps both recurrent matrices in shared memory: at most {largest} "
+        f"units in {kind}, got {units}"
+    )
 
 
 def _constants(config: _Config, like: Tensor) -> Tensor:
@@ -84,7 +101,7 @@ if triton is not None:
         y_seq_ptr, vel_ptr, force_ptr, y_out_ptr, v_out_ptr,
         constants_ptr, batch, steps, units,
         IMEX: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
-        PRECISION: tl.constexpr, STORE: tl.constexpr, RELOAD: tl.constexpr,
+        PRECISION: tl.constexpr, STORE: tl.constexpr,
     ):  # fmt: skip
         h = tl.load(constants_ptr + _H)
         gamma = tl.load(constants_ptr + _GAMMA)
@@ -99,16 +116,12 @@ if triton is not None:
         y = tl.load(y0_ptr + state, mask=mask, other=0.0)
         v = tl.load(v0_ptr + state, mask=mask, other=0.0)
         matrix = cols[:, None] * units + cols[None, :]
-        if not RELOAD:
-            w_y_t = tl.load(w_y_t_ptr + matrix, mask=square, other=0.0)
-            w_v_t = tl.load(w_v_t_ptr + matrix, mask=square, other=0.0)
+        w_y_t = tl.load(w_y_t_ptr + matrix, mask=square, other=0.0)
+        w_v_t = tl.load(w_v_t_ptr + matrix, mask=square, other=0.0)
         x_rows = x_ptr + rows[:, None] * sx_b + cols[None, :] * sx_u
         out_rows = y_seq_ptr + rows[:, None] * (steps * units) + cols[None, :]
         for t in range(steps):
             x = tl.load(x_rows + t * sx_t, mask=mask, other=0.0)
-            if RELOAD:  # too large to stay on chip: read from L2 every step
-                w_y_t = tl.load(w_y_t_ptr + matrix, mask=square, other=0.0)
-                w_v_t = tl.load(w_v_t_ptr + matrix, mask=square, other=0.0)
             z = x + tl.dot(y, w_y_t, input_precision=PRECISION)
             z += tl.dot(v, w_v_t, input_precision=PRECISION)
             s = _tanh(z)
@@ -130,7 +143,7 @@ if triton is not None:
         force_ptr, g_seq_ptr, gy_ptr, gv_ptr, w_y_ptr, w_v_ptr, delta_ptr,
         constants_ptr, batch, steps, units,
         HAS_G_SEQ: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
-        PRECISION: tl.constexpr, RELOAD: tl.constexpr,
+        PRECISION: tl.constexpr,
     ):  # fmt: skip
         h = tl.load(constants_ptr + _H)
         delta_scale = tl.load(constants_ptr + _DELTA_SCALE)
@@ -145,9 +158,8 @@ if triton is not None:
         gy = tl.load(gy_ptr + state, mask=mask, other=0.0)
         gv = tl.load(gv_ptr + state, mask=mask, other=0.0)
         matrix = cols[:, None] * units + cols[None, :]
-        if not RELOAD:
-            w_y = tl.load(w_y_ptr + matrix, mask=square, other=0.0)
-            w_v = tl.load(w_v_ptr + matrix, mask=square, other=0.0)
+        w_y = tl.load(w_y_ptr + matrix, mask=square, other=0.0)
+        w_v = tl.load(w_v_ptr + matrix, mask=square, other=0.0)
         g_rows = g_seq_ptr + rows[:, None] * (steps * units) + cols[None, :]
         for k in range(steps):
             t = steps - 1 - k
@@ -155,9 +167,6 @@ if triton is not None:
                 gy += tl.load(g_rows + t * units, mask=mask, other=0.0)
             q = gv + h * gy
             s = tl.load(force_ptr + t * plane + state, mask=mask, other=0.0)
-            if RELOAD:
-                w_y = tl.load(w_y_ptr + matrix, mask=square, other=0.0)
-                w_v = tl.load(w_v_ptr + matrix, mask=square, other=0.0)
             delta = delta_scale * q * (1.0 - s * s)
             tl.store(delta_ptr + t * plane + state, delta, mask=mask)
             gv = keep * q + tl.dot(delta, w_v, input_precision=PRECISION)
@@ -188,8 +197,7 @@ def _forward(
             x, x.stride(0), x.stride(1), x.stride(2), y0, v0, w_y_t, w_v_t,
             y_seq, velocities, forces, y_out, v_out, _constants(config, y0), batch, steps, units,
             IMEX=config.imex, BLOCK_B=config.block_b, BLOCK_H=config.block_h,
-            PRECISION=config.precision, STORE=store, RELOAD=config.reload,
-            num_warps=config.num_warps,
+            PRECISION=config.precision, STORE=store, num_warps=config.num_warps,
         )  # fmt: skip
     return y_seq, velocities, forces, y_out, v_out
 
@@ -223,7 +231,7 @@ class _TritonCoRNN(torch.autograd.Function):
                 forces, g_seq_arg, gy, gv, w_y.contiguous(), w_v.contiguous(), deltas,
                 _constants(config, y0), batch, config.steps, units,
                 HAS_G_SEQ=g_seq is not None, BLOCK_B=config.block_b, BLOCK_H=config.block_h,
-                PRECISION=config.precision, RELOAD=config.reload, num_warps=config.num_warps,
+                PRECISION=config.precision, num_warps=config.num_warps,
             )  # fmt: skip
         needs = ctx.needs_input_grad
         return (
@@ -255,12 +263,11 @@ def run_cornn(
 
     system = rnn.system
     batch, units = y.shape
-    block_h = max(16, 1 << (units - 1).bit_length())
     dtype_precision = "ieee" if y.dtype == torch.float64 else precision
-    warps = num_warps if num_warps is not None else (8 if block_h >= 128 else 4)
+    warps = num_warps if num_warps is not None else (8 if units > 64 else 4)
     config = _Config(
         isinstance(rnn.integrator, IMEX), rnn.step_size(), system.gamma, system.epsilon,
-        steps, 16, block_h, dtype_precision, warps, block_h > ON_CHIP_UNITS,
+        steps, 16, _padded(units), dtype_precision, warps,
     )  # fmt: skip
     start = system.input_size
     weight = system.i2h.weight

@@ -508,7 +508,8 @@ class Triton(Backend):
     Systems: ``UnICORNNLayer`` (so each layer of a ``UnICORNN`` stack),
     ``LinearOscillators`` and ``HarmonicOscillator``; integrators ``symplectic_euler``,
     ``imex`` and ``leapfrog``; and ``CoRNN`` with a fixed scalar ``dt`` (``symplectic_euler``
-    or ``imex``, at most 256 units; :mod:`oscdyn.backends.triton_cornn`). float32 or float64.
+    or ``imex``; up to 128 units in float32, 64 in float64 or with TF32 products:
+    :mod:`oscdyn.backends.triton_cornn`). float32 or float64.
 
     Args:
         block: units per program (a power of two); ``None`` picks from the unit count.
@@ -545,12 +546,12 @@ class Triton(Backend):
         self.precision = precision
 
     def unsupported_reason(self, rnn: OscillatorRNN) -> str | None:
-        from .triton_cornn import MAX_UNITS
+        from .triton_cornn import size_reason
 
         reason = independent_units.unsupported_reason(rnn)
         cornn_reason = fused_cornn.unsupported_reason(rnn)
-        if cornn_reason is None and rnn.system.state_size > MAX_UNITS:
-            cornn_reason = f"the coRNN kernel holds at most {MAX_UNITS} units"
+        if cornn_reason is None:
+            cornn_reason = size_reason(rnn.system.state_size, rnn.dtype, self.precision)
         if reason is not None and cornn_reason is not None:
             return (
                 "the triton kernels run independent units or coRNN with a fixed step: "
