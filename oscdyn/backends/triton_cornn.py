@@ -1,16 +1,17 @@
 """The ``triton`` backend's coRNN path: the whole recurrence in one kernel launch per pass.
 
-coRNN (:class:`~oscdyn.systems.CoRNN`, Rusch & Mishra, ICLR 2021) couples its units through
-``s = tanh(W_y y + W_v v + x)``, so a batch row's step needs every unit of the previous
-one. One Triton program owns ``BLOCK_B`` batch rows and all the units (padded to a power of
-two; see :func:`size_reason`); it keeps ``W_yᵀ`` and ``W_vᵀ`` on chip for the whole
-sequence and walks the steps with two ``(BLOCK_B, units) x (units, units)`` products each
-(``tl.dot``), with the same algebra as the ``fused`` coRNN path (:mod:`oscdyn.backends.fused_cornn`): the
-forward stores, time-major, every step's velocity and force ``s``; the backward walks time
-in reverse, pulls ``(gy, gv)`` back with ``W_v`` and ``W_y`` and writes each step's force-input
-cotangent ``delta``; the weight gradients are then the same few long products over the
-stored sequence. Launch overhead is paid twice per training step instead of thousands of
-times, which is what bounds the per-op paths on a GPU at batch 50 and 128 units.
+coRNN (:class:`~oscdyn.systems.CoRNN`, Rusch & Mishra, ICLR 2021) couples its units
+through ``s = tanh(W_y y + W_v v + x)``, so a batch row's step needs every unit of the
+previous one. One Triton program owns ``BLOCK_B`` batch rows and all the units (padded to a
+power of two; see :func:`size_reason`); it keeps ``W_yᵀ`` and ``W_vᵀ`` on chip for the
+whole sequence and walks the steps with two ``(BLOCK_B, units) x (units, units)`` products
+each (``tl.dot``), with the same algebra as the ``fused`` coRNN path
+(:mod:`oscdyn.backends.fused_cornn`): the forward stores, time-major, every step's velocity
+and force ``s``; the backward walks time in reverse, pulls ``(gy, gv)`` back with ``W_v``
+and ``W_y`` and writes each step's force-input cotangent ``delta``; the weight gradients
+are then the same few long products over the stored sequence. Launch overhead is paid twice
+per training step instead of thousands of times, which is what bounds the per-op paths on a
+GPU at batch 50 and 128 units.
 
 Matrix products run in ``ieee`` precision by default (exact float32 arithmetic, no TF32);
 ``precision="tf32"`` or ``"tf32x3"`` uses tensor cores (``tf32`` rounds the operands to 10
