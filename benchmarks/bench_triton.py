@@ -172,7 +172,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.sweep and system == "cornn":
         for precision in PRECISIONS[1:]:
             backend = Triton(precision=precision)
-            rows.append((f"  triton {precision}", oscillator(backend), False))
+            reason = backend.unsupported_reason(rnn)
+            if reason is None:
+                rows.append((f"  triton {precision}", oscillator(backend), False))
+            else:
+                print(f"  skipped triton {precision}: {reason}")
     elif args.sweep:
         for block in (32, 64, 128, 256):
             rows.append((f"  triton block={block}", oscillator(Triton(block=block)), False))

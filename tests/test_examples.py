@@ -81,3 +81,21 @@ def test_adding_gradient_probe_separates_vanishing_from_flat_profiles() -> None:
     for flat in ("coRNN psMNIST", "UnICORNN psMNIST"):
         first, last = profiles[flat][0], profiles[flat][-1]
         assert 1e-2 < first / last < 1e2, (flat, profiles[flat])
+
+
+def test_concurrent_train_tasks_runs_each_command_line(tmp_path) -> None:
+    common = "adding --length 30 --steps 6 --eval-every 3 --test-size 20 --device cpu"
+    output = run_example(
+        "concurrent_train_tasks.py",
+        "--run",
+        f"{common} --model cornn --hidden 8 --out {tmp_path / 'cornn'}",
+        "--run",
+        f"{common} --model lstm --hidden 8 --out {tmp_path / 'lstm'}",
+    )
+    for name in ("cornn", "lstm"):
+        summary = (tmp_path / name / "summary.txt").read_text()
+        assert "after 6 steps" in summary
+        assert (tmp_path / name / "learning_curve.nc").stat().st_size > 0
+        assert f"({tmp_path / name}) finished" in output
+    # the two summaries are printed, each with its own command
+    assert output.count("command: oscdyn train-task adding") == 2
