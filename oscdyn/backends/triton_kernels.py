@@ -1,5 +1,8 @@
 """The ``triton`` backend: one GPU kernel per layer that loops over time inside.
 
+coRNN, whose units are coupled, has its own kernels (:mod:`oscdyn.backends.triton_cornn`);
+this module holds the backend class and the independent-unit kernels.
+
 For systems whose units are independent (``UnICORNNLayer``, ``LinearOscillators`` and
 ``HarmonicOscillator``: ``Diagonal`` stiffness, no or ``Diagonal`` damping, a force that
 reads only the unit's own position and the encoded input) every ``(batch, unit)`` pair is a
