@@ -196,19 +196,15 @@ def test_triton_free_evolution(name: str) -> None:
     assert max(errors.values()) <= 1e-10, errors
 
 
-@needs_kernels
-def test_triton_trajectory_and_no_grad() -> None:
-    torch.manual_seed(6)
-    system, dt = _system("harmonic", inputs=2)
-    rnn = _compile(system, "imex", dt, torch.float64)
-    u = torch.randn(3, SHORT, 2, dtype=torch.float64, device=DEVICE)
+def _check_trajectory_and_no_grad(rnn, u, variables: tuple[str, ...]) -> None:
+    """``trajectory(u)`` and a no-grad forward on triton equal eager's (float64)."""
     expected = rnn.trajectory(u)
     with torch.no_grad():
         y_e, (yT_e, vT_e) = rnn(u)
     rnn.backend = Triton()
     actual = rnn.trajectory(u)
     assert actual.attrs["backend"] == "triton"
-    for variable in ("position", "velocity", "energy"):
+    for variable in variables:
         torch.testing.assert_close(
             torch.as_tensor(actual[variable].values),
             torch.as_tensor(expected[variable].values),
@@ -219,6 +215,15 @@ def test_triton_trajectory_and_no_grad() -> None:
         y_t, (yT_t, vT_t) = rnn(u)
     for a, b in ((y_t, y_e), (yT_t, yT_e), (vT_t, vT_e)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@needs_kernels
+def test_triton_trajectory_and_no_grad() -> None:
+    torch.manual_seed(6)
+    system, dt = _system("harmonic", inputs=2)
+    rnn = _compile(system, "imex", dt, torch.float64)
+    u = torch.randn(3, SHORT, 2, dtype=torch.float64, device=DEVICE)
+    _check_trajectory_and_no_grad(rnn, u, ("position", "velocity", "energy"))
 
 
 @needs_kernels
@@ -299,23 +304,7 @@ def test_triton_cornn_trajectory_and_no_grad() -> None:
     torch.manual_seed(14)
     rnn = _compile(CoRNN(2, 24), "imex", 0.042, torch.float64)
     u = torch.randn(3, SHORT, 2, dtype=torch.float64, device=DEVICE)
-    expected = rnn.trajectory(u)
-    with torch.no_grad():
-        y_e, (yT_e, vT_e) = rnn(u)
-    rnn.backend = Triton()
-    actual = rnn.trajectory(u)
-    assert actual.attrs["backend"] == "triton"
-    for variable in ("position", "velocity"):
-        torch.testing.assert_close(
-            torch.as_tensor(actual[variable].values),
-            torch.as_tensor(expected[variable].values),
-            rtol=1e-10,
-            atol=1e-12,
-        )
-    with torch.no_grad():
-        y_t, (yT_t, vT_t) = rnn(u)
-    for a, b in ((y_t, y_e), (yT_t, yT_e), (vT_t, vT_e)):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    _check_trajectory_and_no_grad(rnn, u, ("position", "velocity"))
 
 
 @pytest.mark.skipif(not (triton is not None and HAS_CUDA), reason="tensor cores need a GPU")
