@@ -6,10 +6,12 @@ settings) and prints a table of test MSE against the memoryless baseline 1/6. Ea
 also writes ``learning_curve.nc``, ``.png`` and ``summary.txt`` under ``--out/<model>``.
 The default is a short problem: on a 2-core CPU (one thread) coRNN left the 1/6 plateau
 after about 1000 steps and reached test MSE 0.0067 at 3000 (173 s, fused backend), while
-the LSTM stayed at 0.165 (115 s). The issue's setting is ``--length 1000`` (hours here)::
+the LSTM stayed at 0.165 (115 s). The issue's setting is ``--length 1000`` (hours here);
+a run stopped part way goes on with ``--resume`` (``--steps`` is the total)::
 
     python examples/adding_problem.py
     python examples/adding_problem.py --length 1000 --steps 6000 --models cornn lstm
+    python examples/adding_problem.py --length 1000 --steps 12000 --models cornn --resume
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="adding-problem", help="output folder")
+    parser.add_argument(
+        "--resume", action="store_true", help="go on from each model's checkpoint in --out"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
 
@@ -49,6 +54,7 @@ def main() -> None:
             device="cpu",
             out=Path(args.out) / name,
             progress=not args.quiet,
+            resume=args.resume,
         )
         result = run.result
         best_step, best = result.best(higher_is_better=False)

@@ -25,7 +25,9 @@ from oscdyn.tasks import (
     resolve_settings,
     train,
 )
+from oscdyn.tasks.checkpoint import TrainingCheckpoint
 from oscdyn.tasks.command import add_train_task_arguments, parse_option, train_task_command
+from oscdyn.tasks.train import TrainResult
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
@@ -107,6 +109,107 @@ def test_max_time_stops_training() -> None:
     assert int(result.history["evaluation_step"][-1]) == result.steps
 
 
+# -- checkpoints and resumption ------------------------------------------------------------
+
+
+def _tiny_run(
+    name: str, steps: int, checkpoint: Path | None = None, resume: TrainingCheckpoint | None = None
+) -> TrainResult:
+    task = AddingProblem(12)
+    settings = resolve_settings(name, hidden=8)
+    torch.manual_seed(3)
+    return train(
+        build_model(task, settings), task, steps, 6, 0.02, seed=5, eval_every=4, test_size=16,
+        progress=False, checkpoint=checkpoint, resume=resume, run={"model": name},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["cornn", "lstm"])
+def test_resumed_training_is_bitwise_the_uninterrupted_run(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    whole = _tiny_run(name, 14)
+    first = _tiny_run(name, 6, checkpoint=path)
+    saved = TrainingCheckpoint.load(path)
+    assert saved.step == 6 and saved.evaluations["step"] == [0, 4, 6]
+    assert saved.elapsed >= float(first.history["wall_time"][-1])
+    second = _tiny_run(name, 14, checkpoint=path, resume=saved)
+    assert second.steps == 14 and TrainingCheckpoint.load(path).step == 14
+    # the resumed run repeats no evaluation and its clock goes on from the first session's
+    assert list(second.history["evaluation_step"].values) == [0, 4, 6, 8, 12, 14]
+    assert np.all(np.diff(second.history["wall_time"].values) >= 0)
+    np.testing.assert_array_equal(second.history["train_loss"], whole.history["train_loss"])
+
+    def test_losses(result: TrainResult) -> dict[int, float]:
+        steps = result.history["evaluation_step"].values
+        return dict(zip(steps.tolist(), result.history["test_loss"].values.tolist(), strict=True))
+
+    resumed, uninterrupted = test_losses(second), test_losses(whole)
+    assert {step: resumed[step] for step in uninterrupted} == uninterrupted
+    for (key, value), expected in zip(
+        second.model.state_dict().items(), whole.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(value, expected), key
+
+
+def test_checkpoint_errors_and_atomic_writes(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "checkpoint.pt"
+    _tiny_run("lstm", 4, checkpoint=path)
+    saved = TrainingCheckpoint.load(path)
+    with pytest.raises(ValueError, match=r"belongs to another run; model: 'lstm' in the "):
+        _tiny_run("cornn", 8, resume=saved)
+    with pytest.raises(ValueError, match=r"lr: 0.02 in the checkpoint, 0.5 now"):
+        saved.check_run({**saved.run, "lr": 0.5})
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume at"):
+        TrainingCheckpoint.load(tmp_path / "absent.pt")
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="is not a readable oscdyn checkpoint"):
+        TrainingCheckpoint.load(damaged)
+    torch.save({"format": 99}, damaged)
+    with pytest.raises(ValueError, match="not an oscdyn training checkpoint of format 1"):
+        TrainingCheckpoint.load(damaged)
+
+    # a write that fails leaves the previous checkpoint whole and no temporary file
+    def failing_write(self: Path, data: bytes) -> int:
+        self.open("wb").write(data[: len(data) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        _tiny_run("lstm", 8, checkpoint=path, resume=saved)
+    monkeypatch.undo()
+    assert TrainingCheckpoint.load(path).step == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "damaged.pt"]
+
+
+def test_cli_resume_goes_on_where_the_run_stopped(tmp_path: Path) -> None:
+    common = ["adding", "--model", "cornn", "--length", "12", "--hidden", "8", "--batch", "6",
+              "--eval-every", "3", "--test-size", "16", "--device", "cpu", "--quiet"]  # fmt: skip
+    out = tmp_path / "resumed"
+    assert run_cli([*common, "--steps", "5", "--out", str(out)])[0] == 0
+    status, _, stderr = run_cli([*common, "--steps", "9", "--out", str(out)])
+    assert status == 2 and "holds the checkpoint of an earlier run; pass --resume" in stderr
+    status, _, stderr = run_cli(
+        [*common, "--steps", "9", "--lr", "0.1", "--out", str(out), "--resume"]
+    )
+    assert status == 2 and "lr: 0.02 in the checkpoint, 0.1 now" in stderr
+    status, stdout, stderr = run_cli([*common, "--steps", "9", "--out", str(out), "--resume"])
+    assert status == 0, stderr
+    assert "resumed from the checkpoint at step 5" in stdout
+    status, _, stderr = run_cli(
+        [*common, "--steps", "9", "--out", str(tmp_path / "new"), "--resume"]
+    )
+    assert status == 2 and "no checkpoint to resume at" in stderr
+    assert run_cli([*common, "--steps", "9", "--out", str(tmp_path / "whole")])[0] == 0
+    with (
+        xr.open_dataset(out / "learning_curve.nc", engine="h5netcdf") as resumed,
+        xr.open_dataset(tmp_path / "whole" / "learning_curve.nc", engine="h5netcdf") as whole,
+    ):
+        np.testing.assert_array_equal(resumed["train_loss"], whole["train_loss"])
+        assert list(resumed["evaluation_step"].values) == [0, 3, 5, 6, 9]
+        assert float(resumed["test_loss"][-1]) == float(whole["test_loss"][-1])
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_reads_out_the_last_step_or_every_step(name: str) -> None:
     if name == "unitary":
@@ -176,6 +279,7 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
     )  # fmt: skip
     assert status == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
         "learning_curve.nc",
         "learning_curve.png",
         "summary.txt",

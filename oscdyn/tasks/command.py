@@ -2,7 +2,7 @@
 
     oscdyn train-task adding --model unicornn|cornn|linoss|hamiltonian|lattice|unitary|lstm
         --length 1000 [--integrator NAME] [--backend NAME] [--hidden N] [--steps N]
-        [--batch N] [--lr X] [--dt X] [--clip X] [--seed N] [--out DIR] [--quiet]
+        [--batch N] [--lr X] [--dt X] [--clip X] [--seed N] [--out DIR] [--resume] [--quiet]
 
 ``add_train_task_arguments(parser)`` adds the options to an ``argparse`` (sub)parser;
 ``train_task_command(args)`` runs it, prints the summary and returns the exit status
@@ -118,6 +118,12 @@ def add_train_task_arguments(parser: argparse.ArgumentParser) -> argparse.Argume
     training.add_argument(
         "--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N"
     )
+    training.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from --out/checkpoint.pt (written after every evaluation) with the same "
+        "settings: --steps counts all updates, --max-time this session",
+    )
     parser.add_argument(
         "--out", default="oscdyn-train-task", metavar="DIR", help="output folder (%(default)s)"
     )
@@ -178,6 +184,7 @@ def _train_task(args: argparse.Namespace, context: DistributedContext) -> int:
             out=args.out,
             progress=not args.quiet,
             context=context,
+            resume=args.resume,
         )
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"oscdyn train-task: error: {error}", file=sys.stderr)

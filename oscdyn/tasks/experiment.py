@@ -18,6 +18,7 @@ import torch
 from ..distributed import DistributedContext
 from .adding import AddingProblem
 from .base import SequenceTask
+from .checkpoint import CHECKPOINT_NAME, TrainingCheckpoint
 from .copy import CopyTask
 from .mnist import SequentialMNIST
 from .models import Settings, build_model, parameter_count
@@ -131,6 +132,7 @@ def run_experiment(
     out: str | os.PathLike[str] = "oscdyn-train-task",
     progress: bool = True,
     context: DistributedContext | None = None,
+    resume: bool = False,
 ) -> Experiment:
     """Build the task and the model (seeded by ``seed``), train, write the results into
     ``out`` (``learning_curve.nc``, ``learning_curve.png``, ``summary.txt``).
@@ -139,12 +141,30 @@ def run_experiment(
     arguments as :func:`build_task` and :func:`~oscdyn.tasks.train.train`. Under data
     parallelism (``context``) every rank trains on its device and only rank 0 writes files
     (the others return no paths).
+
+    After every evaluation the run's state is written to ``out/checkpoint.pt``
+    (:class:`~oscdyn.tasks.checkpoint.TrainingCheckpoint`). ``resume``: go on from that
+    file (``steps`` is the total, earlier sessions included; ``max_time`` this session's
+    limit) with the same settings, else ``ValueError`` names the ones that differ. Without
+    ``resume`` an existing checkpoint is never overwritten: ``ValueError`` says so.
     """
     if length is None and task_name in _DEFAULT_LENGTH:
         length = _DEFAULT_LENGTH[task_name]
     task = build_task(task_name, length, data, noise_pad, fresh_noise, permutation_seed)
     target = context.device if context is not None and context.is_distributed else None
     target = resolve_device(device) if target is None else target
+    checkpoint_path = Path(out) / CHECKPOINT_NAME
+    if resume:
+        resumed = TrainingCheckpoint.load(checkpoint_path)
+    elif checkpoint_path.exists():
+        raise ValueError(
+            f"{checkpoint_path} holds the checkpoint of an earlier run; pass --resume to go "
+            "on from it, or choose another --out (delete the file to start over)"
+        )
+    else:
+        resumed = None
+    if context is None or context.is_main:
+        Path(out).mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(task, settings, target)
@@ -188,6 +208,15 @@ def run_experiment(
         progress=progress,
         test_seed=TEST_SEED,
         context=context,
+        checkpoint=checkpoint_path,
+        resume=resumed,
+        run={
+            "model": settings.model,
+            "hidden": settings.hidden,
+            "integrator": settings.integrator,
+            "dt": settings.dt,
+            "options": dict(sorted(settings.options.items())),
+        },
     )
     info = {
         "command": command,
@@ -199,6 +228,7 @@ def run_experiment(
         "seed": seed,
         "eval_every": eval_every,
         "test_size": int(result.history.attrs["test_size"]),  # capped by a file's test split
+        "resumed_at_step": None if resumed is None else resumed.step,
     }
     writes = context is None or context.is_main
     paths = write_results(result, task, settings, out, info) if writes else {}

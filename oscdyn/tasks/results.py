@@ -93,7 +93,12 @@ def summary(
         f"training: Adam lr {settings.lr:g}, batch {settings.batch}, "
         f"clip {info.get('clip') or '-'}, "
         f"seed {info.get('seed', '-')}; test set {info.get('test_size', '-')} sequences; "
-        f"device {info.get('device', '-')}, torch threads {info.get('threads', '-')}",
+        f"device {info.get('device', '-')}, torch threads {info.get('threads', '-')}"
+        + (
+            f"; resumed from the checkpoint at step {info['resumed_at_step']}"
+            if info.get("resumed_at_step") is not None
+            else ""
+        ),
         f"baseline: {metric} {baseline.metric:.4g}, loss {baseline.loss:.4g}; "
         f"{baseline.description}",
         "",

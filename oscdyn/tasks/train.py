@@ -12,7 +12,9 @@ The pieces are separate so the loop can later run under ``DistributedDataParalle
   apart from training, the same for every model and training seed);
 * :func:`train` is the loop: Adam, optional gradient-norm clipping, a tqdm bar, an
   evaluation every ``eval_every`` steps (and before the first and after the last), an
-  optional wall-time limit. The model is built by the caller (see ``models.build_model``).
+  optional wall-time limit, a checkpoint after each evaluation and resumption from one
+  (:mod:`oscdyn.tasks.checkpoint`). The model is built by the caller (see
+  ``models.build_model``).
 
 Training losses stay on the device between evaluations (no host sync per step).
 """
@@ -20,9 +22,11 @@ Training losses stay on the device between evaluations (no host sync per step).
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ..distributed import DistributedContext
 from .base import Baseline, SequenceTask, check_batch_size
+from .checkpoint import TrainingCheckpoint
 
 __all__ = [
     "TEST_SEED",
@@ -41,6 +46,7 @@ __all__ = [
     "train_step",
     "evaluate",
     "train",
+    "run_identity",
     "TrainResult",
 ]
 
@@ -158,6 +164,30 @@ class TrainResult:
         return int(self.history["evaluation_step"].values[index]), float(values[index])
 
 
+def run_identity(
+    task: SequenceTask,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    clip: float | None,
+    test_size: int,
+    test_seed: int,
+    run: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The settings a checkpoint must share with the run that resumes it: ``run`` (the
+    caller's, e.g. the model's settings) and the task and training settings."""
+    return {
+        **(run or {}),
+        "task": task.describe(),
+        "batch": int(batch_size),
+        "lr": float(lr),
+        "seed": int(seed),
+        "clip": None if clip is None else float(clip),
+        "test_size": int(test_size),
+        "test_seed": int(test_seed),
+    }
+
+
 def train(
     model: nn.Module,
     task: SequenceTask,
@@ -174,6 +204,9 @@ def train(
     test_seed: int = TEST_SEED,
     eval_chunk: int | None = 250,
     context: DistributedContext | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: TrainingCheckpoint | None = None,
+    run: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` (moved to ``device``) on ``task`` with Adam at learning rate ``lr``.
 
@@ -192,6 +225,15 @@ def train(
             gradient is the global batch's, the recorded training loss is the global
             batch's, every rank evaluates the same held-out set and all stop together; only
             rank 0 shows progress. ``None``: this process alone.
+        checkpoint: a file to write a :class:`~oscdyn.tasks.checkpoint.TrainingCheckpoint`
+            to after every evaluation with a finite loss (rank 0; ``None``: none).
+        resume: go on from this checkpoint: its model and Adam state, updates, losses,
+            evaluations and time; ``steps`` counts all updates, earlier sessions included,
+            and ``max_time`` this session alone. The checkpoint must come from the same
+            run (:func:`run_identity` of these arguments and ``run``), else ``ValueError``
+            names the settings that differ. On the same device the result is bitwise the
+            one of an uninterrupted run.
+        run: the caller's settings that identify the run (stored in checkpoints).
     """
     for label, value in (("steps", steps), ("eval_every", eval_every)):
         check_batch_size(value, label)
@@ -202,11 +244,19 @@ def train(
     if max_time is not None and not max_time > 0:
         raise ValueError(f"max_time must be positive, got {max_time}")
     device = torch.device(device)
+    identity = run_identity(task, batch_size, lr, seed, clip, test_size, test_seed, run)
+    if resume is not None:
+        resume.check_run(identity)
+        model.load_state_dict(resume.model)
     model = model.to(device)
+    plain_model = model
+    writes = context is None or context.is_main
     if context is not None:
         model = context.wrap(model)
         progress = progress and context.is_main
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if resume is not None:
+        optimizer.load_state_dict(resume.optimizer)
     batches = BatchSource(task, batch_size, seed)
     test_inputs, test_targets = (t.to(device) for t in held_out_set(task, test_size, test_seed))
 
@@ -214,9 +264,15 @@ def train(
     # kept alive among the large per-step ones (a list of 0-d losses grew the resident
     # memory of a 6000-step CPU run from 0.4 to 0.85 GB, and of a length-1000 run to an
     # out-of-memory kill at 24 GB after 3600 steps; with this buffer it stays flat)
-    train_losses = torch.full((steps,), math.nan, device=device)
+    step = 0 if resume is None else resume.step
+    train_losses = torch.full((max(steps, step),), math.nan, device=device)
     evaluations: dict[str, list[float]] = {"step": [], "loss": [], "metric": [], "wall": []}
-    start = time.perf_counter()
+    session_start = time.perf_counter()
+    start = session_start  # of the whole run: earlier sessions' seconds come before it
+    if resume is not None:
+        train_losses[:step] = resume.train_losses[:step].to(device, train_losses.dtype)
+        evaluations = {key: list(values) for key, values in resume.evaluations.items()}
+        start -= resume.elapsed
 
     def record_evaluation(step: int) -> tuple[float, float]:
         loss, metric = evaluate(model, task, test_inputs, test_targets, eval_chunk)
@@ -226,16 +282,31 @@ def train(
         evaluations["wall"].append(time.perf_counter() - start)
         return loss, metric
 
-    record_evaluation(0)
+    def save_checkpoint(step: int) -> None:
+        if checkpoint is None or not writes:
+            return
+        TrainingCheckpoint(
+            step=step,
+            model={k: v.detach().cpu() for k, v in plain_model.state_dict().items()},
+            optimizer=optimizer.state_dict(),
+            train_losses=train_losses[:step].cpu().double(),
+            evaluations=evaluations,
+            elapsed=time.perf_counter() - start,
+            run=identity,
+        ).save(checkpoint)
+
+    if resume is None:
+        record_evaluation(0)
+        save_checkpoint(0)
     stopped = "steps"
     bar = tqdm(
         total=steps,
+        initial=min(step, steps),
         desc=f"train {task.name}",
         disable=not progress,
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    step = 0
     with bar:
         while step < steps:
             inputs, targets = (t.to(device) for t in batches.global_batch(step))
@@ -256,7 +327,8 @@ def train(
                 train_losses[step] = train_step(model, optimizer, task, inputs, targets, clip)
             step += 1
             bar.update(1)
-            out_of_time = max_time is not None and time.perf_counter() - start >= max_time
+            session_time = time.perf_counter() - session_start
+            out_of_time = max_time is not None and session_time >= max_time
             if context is not None:
                 out_of_time = context.any(out_of_time)
             if step % eval_every == 0 or step == steps or out_of_time:
@@ -264,8 +336,9 @@ def train(
                 loss, metric = record_evaluation(step)
                 bar.set_postfix(train=f"{latest:.4g}", test=f"{loss:.4g}", metric=f"{metric:.4g}")
                 if not math.isfinite(latest):
-                    stopped = "non-finite loss"
+                    stopped = "non-finite loss"  # the last checkpoint stays the finite one
                     break
+                save_checkpoint(step)
             if out_of_time:
                 stopped = "max_time"
                 break
