@@ -21,11 +21,11 @@ from oscdyn.tasks import (
     AddingProblem,
     CopyTask,
     NoisePadded,
+    TrainingCheckpoint,
     build_model,
     resolve_settings,
     train,
 )
-from oscdyn.tasks.checkpoint import TrainingCheckpoint
 from oscdyn.tasks.command import add_train_task_arguments, parse_option, train_task_command
 from oscdyn.tasks.train import TrainResult
 

@@ -8,6 +8,7 @@ MNIST read from a user's file. Models: the built-in oscillator systems compiled 
 
 from .adding import ADDING_BASELINE_MSE, AddingProblem
 from .base import Baseline, SequenceTask
+from .checkpoint import CHECKPOINT_NAME, TrainingCheckpoint
 from .copy import CopyTask
 from .experiment import TASK_NAMES, Experiment, build_task, run_experiment
 from .mnist import MNIST_SOURCES, SequentialMNIST, load_mnist, read_idx
@@ -39,6 +40,8 @@ __all__ = [
     "evaluate",
     "train",
     "TrainResult",
+    "TrainingCheckpoint",
+    "CHECKPOINT_NAME",
     "Experiment",
     "run_experiment",
 ]
