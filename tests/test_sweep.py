@@ -265,6 +265,89 @@ def test_train_task_cell_trains_on_the_task(tmp_path: Path) -> None:
         parse_config(table | {"options": {"lenght": 20}})
 
 
+def test_train_task_sweeps_lr_and_model_options(tmp_path: Path) -> None:
+    config_file = tmp_path / "cornn.toml"
+    config_file.write_text(
+        'study = "train-task"\n'
+        f'out = "{tmp_path / "out"}"\n'
+        "[grid]\n"
+        'data = "adding"\n'
+        'system = "cornn"\n'
+        'integrator = "imex"\n'
+        "lr = [0.01, 0.03]\n"
+        "[grid.option]\n"
+        "gamma = [66.0, 2.7]\n"
+        "epsilon = 4.7\n"
+        "[options]\n"
+        "length = 12\nhidden = 4\nbatch = 6\nsteps = 3\neval_every = 3\ntest_size = 8\n"
+    )
+    config = load_config(config_file)
+    assert config.grid == {"data": ("adding",), "system": ("cornn",), "integrator": ("imex",),
+                           "lr": (0.01, 0.03), "gamma": (66.0, 2.7), "epsilon": (4.7,)}  # fmt: skip
+    run = run_sweep(config, "serial", quiet=True)
+    assert (run.ran, run.lost) == (4, [])
+    merged = xr.open_dataset(run.paths["netcdf"], engine="h5netcdf").load()
+    assert dict(merged.sizes) == {"data": 1, "system": 1, "integrator": 1, "lr": 2, "gamma": 2,
+                                  "epsilon": 1}  # fmt: skip
+    assert set(merged["status"].values.ravel()) == {"ok"}
+    # each cell is the run train-task makes with its lr and options
+    import torch
+
+    from oscdyn.tasks import AddingProblem, build_model, resolve_settings, train
+
+    task = AddingProblem(12)
+    settings = resolve_settings("cornn", hidden=4, batch=6, lr=0.03, integrator="imex",
+                                options={"gamma": 2.7, "epsilon": 4.7})  # fmt: skip
+    torch.manual_seed(0)
+    expected = train(build_model(task, settings), task, 3, 6, 0.03, eval_every=3, test_size=8,
+                     progress=False)  # fmt: skip
+    cell = merged.sel(lr=0.03, gamma=2.7).squeeze()
+    assert float(cell["test_loss"]) == expected.final_test_loss
+    assert float(merged.sel(lr=0.03, gamma=66.0).squeeze()["test_loss"]) != float(cell["test_loss"])
+
+
+def test_cornn_adding_example_config_is_a_2x3x2_hyperparameter_grid() -> None:
+    config = load_config(EXAMPLE.with_name("sweep_cornn_adding.toml"))
+    assert config.study == "train-task" and config.size == 12
+    assert {k: v for k, v in config.grid.items() if len(v) > 1} == {
+        "lr": (0.02, 0.005), "gamma": (66.0, 10.0, 2.7), "epsilon": (15.0, 4.7)
+    }  # fmt: skip
+    assert config.cells()[0].parameters["dt"] is None  # the model's published step
+    assert (config.heatmap.x, config.heatmap.y) == ("gamma", "epsilon")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"option": {"dt": [0.1]}}, "grid.option.dt: not usable as a dimension name"),
+        ({"option": {"test_loss": 1.0}}, "grid.option.test_loss: not usable"),
+        ({"option": {"gamma": [{"a": 1}]}}, "grid.option.gamma must be numbers, booleans"),
+        ({"option": {"gamma": [1.0, 1.0]}}, "grid.option.gamma repeats values"),
+        ({"lr": [0.01, -1]}, "grid.lr must be positive finite numbers"),
+    ],
+)
+def test_train_task_grid_errors(change: dict[str, Any], message: str) -> None:
+    grid = {"data": "adding", "system": "cornn", "integrator": "imex", **change}
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"study": "train-task", "grid": grid})
+
+
+def test_lr_and_model_options_are_checked_where_they_apply() -> None:
+    grid = {"data": "adding", "system": "cornn", "integrator": "imex", "lr": [0.01]}
+    with pytest.raises(ConfigError, match=r"\['lr'\] given both in \[grid\] and in \[options\]"):
+        parse_config({"study": "train-task", "grid": grid, "options": {"lr": 0.1}})
+    table = stability_config(Path("x"))
+    table["grid"]["option"] = {"gamma": [1.0]}
+    with pytest.raises(ConfigError, match=r"\[grid.option\] does not apply to the stability"):
+        parse_config(table)
+    table = {"study": "train-task", "grid": {**grid, "option": {"gama": [1.0]}},
+             "options": {"length": 6, "hidden": 2, "steps": 1, "eval_every": 1,
+                         "test_size": 4}}  # fmt: skip
+    (cell,) = parse_config(table).cells()
+    result = run_cell(cell)
+    assert result.status == "error" and "unexpected keyword argument 'gama'" in result.error
+
+
 # -- store and merge ------------------------------------------------------------------------
 
 

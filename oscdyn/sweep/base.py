@@ -19,10 +19,13 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar
 
-__all__ = ["Cell", "CellResult", "CellFunction", "Outcome", "Executor", "STATUSES"]
+__all__ = ["Cell", "CellResult", "CellFunction", "Outcome", "Executor", "STATUSES", "RUN_VARIABLES"]
 
 #: a cell's status: finished with finite primary metrics, with a NaN among them, or raised
 STATUSES: tuple[str, ...] = ("ok", "nan", "error")
+
+#: per-cell variables that describe the run, not the result (they differ between reruns)
+RUN_VARIABLES: tuple[str, ...] = ("elapsed", "worker")
 
 
 @dataclass(frozen=True)

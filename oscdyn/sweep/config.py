@@ -22,10 +22,16 @@
 Other dimensions than ``x`` and ``y`` make one heat-map panel per value (``seed``: the
 mean over seeds instead).
 
-Grid dimensions: ``system``, ``integrator``, ``dt``, ``seed``, ``data``; each a list of
-distinct values or one value. Which ones a study needs, accepts and what its options are:
-:data:`oscdyn.sweep.studies.STUDIES`. Relative ``data`` file paths are read from the
-config file's folder.
+Grid dimensions: ``system``, ``integrator``, ``dt``, ``seed``, ``data`` and, for
+``train-task``, ``lr``; each a list of distinct values or one value. Which ones a study
+needs, accepts and what its options are: :data:`oscdyn.sweep.studies.STUDIES`. Relative
+``data`` file paths are read from the config file's folder. The ``train-task`` study also
+takes a ``[grid.option]`` table whose keys are constructor arguments of the model, each a
+dimension of its own (numbers, booleans or strings)::
+
+    [grid.option]
+    gamma = [66.0, 10.0]
+    epsilon = [15.0, 5.0]
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from .base import Cell
+from .base import RUN_VARIABLES, Cell
 from .studies import GENERATED_DATA, Study, study
 
 __all__ = ["ConfigError", "HeatmapSpec", "SweepConfig", "load_config", "parse_config"]
@@ -167,6 +173,9 @@ def parse_config(
     base = Path.cwd() if base_dir is None else Path(base_dir)
     grid = _grid(table.get("grid"), entry, base)
     options = _options(table.get("options", {}), entry)
+    both = [key for key in options if key in grid and key not in entry.options]
+    if both:
+        raise ConfigError(f"{both} given both in [grid] and in [options]: keep one")
     folder = out if out is not None else table.get("out", f"sweep-{entry.name}")
     if not isinstance(folder, (str, os.PathLike)) or not str(folder):
         raise ConfigError(f"'out' must be a folder name, got {folder!r}")
@@ -190,7 +199,8 @@ def _table(value: Any, name: str) -> dict[str, Any]:
 def _grid(table: Any, entry: Study, base_dir: Path) -> dict[str, tuple[Any, ...]]:
     if table is None:
         raise ConfigError(f"no [grid] table; the {entry.name} study needs {list(entry.required)}")
-    table = _table(table, "grid")
+    table = dict(_table(table, "grid"))
+    model_options = table.pop("option", None)
     unknown = [k for k in table if k not in entry.dimensions]
     if unknown:
         raise ConfigError(
@@ -208,6 +218,31 @@ def _grid(table: Any, entry: Study, base_dir: Path) -> dict[str, tuple[Any, ...]
         repeated = sorted({str(v) for v in values if values.count(v) > 1})
         if repeated:
             raise ConfigError(f"grid.{name} repeats {repeated}: values must be distinct")
+        grid[name] = tuple(values)
+    if model_options is not None:
+        grid.update(_model_option_dimensions(model_options, entry))
+    return grid
+
+
+def _model_option_dimensions(table: Any, entry: Study) -> dict[str, tuple[Any, ...]]:
+    """``[grid.option]``: one dimension per constructor argument of the model."""
+    if not entry.model_options:
+        raise ConfigError(f"[grid.option] does not apply to the {entry.name} study")
+    reserved = {*entry.dimensions, *entry.metrics, "status", "error", *RUN_VARIABLES}
+    grid = {}
+    for name, raw in _table(table, "grid.option").items():
+        if name in reserved or not name.isidentifier():
+            raise ConfigError(
+                f"grid.option.{name}: not usable as a dimension name (reserved: "
+                f"{sorted(reserved)}; names must be identifiers)"
+            )
+        values = raw if isinstance(raw, list) else [raw]
+        if not values or any(not isinstance(v, (bool, int, float, str)) for v in values):
+            raise ConfigError(
+                f"grid.option.{name} must be numbers, booleans or strings, got {raw!r}"
+            )
+        if len({repr(v) for v in values}) < len(values):
+            raise ConfigError(f"grid.option.{name} repeats values {raw!r}: values must be distinct")
         grid[name] = tuple(values)
     return grid
 
@@ -236,6 +271,13 @@ def _values(name: str, raw: Any, entry: Study, base_dir: Path) -> list[Any]:
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
             raise ConfigError(f"grid.seed must be non-negative integers, got {raw!r}")
         return values
+    if name == "lr":
+        if any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf
+            for v in values
+        ):
+            raise ConfigError(f"grid.lr must be positive finite numbers, got {raw!r}")
+        return [float(v) for v in values]
     if any(not isinstance(v, str) or not v for v in values):
         raise ConfigError(f"grid.{name} must be non-empty strings, got {raw!r}")
     if name == "integrator":

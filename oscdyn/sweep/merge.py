@@ -23,7 +23,7 @@ import xarray as xr
 from .. import __version__
 from ..io import write_netcdf, write_text
 from ..tables import aligned_table
-from .base import Cell, CellResult
+from .base import RUN_VARIABLES, Cell, CellResult
 from .config import HeatmapSpec, SweepConfig
 from .studies import study
 
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["merge_results", "format_summary", "plot_heatmap", "write_outputs", "RUN_VARIABLES"]
-
-#: per-cell variables that describe the run, not the result (they differ between reruns)
-RUN_VARIABLES: tuple[str, ...] = ("elapsed", "worker")
 
 
 def merge_results(

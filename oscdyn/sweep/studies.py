@@ -18,9 +18,11 @@ Each study reuses the library's own experiment; a cell runs it once, at its para
   (:mod:`oscdyn.sysid.diagnostics`); label: why training stopped.
 * ``train-task`` -- training on a long-dependency task of :mod:`oscdyn.tasks` as
   ``oscdyn train-task`` does (``data``: the task, ``adding``, ``copy``, ``smnist``,
-  ``psmnist``; ``system``: the model, ``cornn``, ``unicornn``, ...; ``dt`` absent: the
-  model's published step), on the CPU, from its public pieces (``build_task``,
-  ``resolve_settings``, ``build_model``, ``train``; imported inside the cell). Metrics: the
+  ``psmnist``; ``system``: the model, ``cornn``, ``unicornn``, ...; ``dt`` and ``lr``
+  absent: the model's published ones; ``[grid.option]``: dimensions that are constructor
+  arguments of the model, e.g. ``gamma`` and ``epsilon`` of coRNN), on the CPU, from its
+  public pieces (``build_task``, ``resolve_settings``, ``build_model``, ``train``; imported
+  inside the cell). Metrics: the
   final and best test metric and the final test loss (held-out set), the memoryless
   baseline's metric, training time and updates.
 
@@ -72,6 +74,8 @@ class Study:
         heatmap: the metric drawn in the heat map by default.
         table: metrics (and labels) shown in the summary table.
         measure: ``measure(parameters, options, base_dir) -> Measurement``.
+        model_options: whether the config's ``[grid.option]`` table may add dimensions
+            named after constructor arguments of the model (``gamma``, ``alpha``, ...).
     """
 
     name: str
@@ -84,6 +88,7 @@ class Study:
     heatmap: str
     table: tuple[str, ...]
     measure: Callable[[dict[str, Any], dict[str, Any], Path], Measurement]
+    model_options: bool = False
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -230,14 +235,16 @@ def _train_task(parameters: dict[str, Any], options: dict[str, Any], base_dir: P
     task = build_task(
         str(parameters["data"]), options.get("length"), task_data, options.get("noise_pad")
     )
-    dt = parameters["dt"]
+    dt, lr = parameters["dt"], parameters["lr"]
+    own = study("train-task").dimensions  # the other parameters are the model's options
     settings = resolve_settings(
         str(parameters["system"]),
         hidden=options.get("hidden"),
-        lr=options.get("lr"),
+        lr=options.get("lr") if lr is None else float(lr),
         batch=options.get("batch"),
         integrator=str(parameters["integrator"]),
         dt=None if dt is None else float(dt),
+        options={k: v for k, v in parameters.items() if k not in own},
     )
     seed = int(parameters["seed"])
     with torch.random.fork_rng(devices=[]):
@@ -317,7 +324,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="train-task",
             required=("data", "system", "integrator"),
-            defaults={"dt": None, "seed": 0},
+            defaults={"dt": None, "seed": 0, "lr": None},
             options={"steps": 200, "eval_every": 50, "test_size": 256},
             extra_options=(
                 "length",
@@ -334,6 +341,7 @@ STUDIES: dict[str, Study] = {
             heatmap="test_metric",
             table=("test_metric", "best_test_metric", "baseline_metric", "train_time"),
             measure=_train_task,
+            model_options=True,
         ),
     )
 }
