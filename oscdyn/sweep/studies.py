@@ -250,6 +250,7 @@ def _train_task(parameters: dict[str, Any], options: dict[str, Any], base_dir: P
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(task, settings)
+    torch.set_flush_denormal(True)  # as oscdyn train-task: denormal cotangents are slow
     result = train(
         model,
         task,
