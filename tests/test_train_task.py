@@ -24,6 +24,7 @@ from oscdyn.tasks import (
     TrainingCheckpoint,
     build_model,
     resolve_settings,
+    run_experiment,
     train,
 )
 from oscdyn.tasks.command import add_train_task_arguments, parse_option, train_task_command
@@ -208,6 +209,42 @@ def test_cli_resume_goes_on_where_the_run_stopped(tmp_path: Path) -> None:
         np.testing.assert_array_equal(resumed["train_loss"], whole["train_loss"])
         assert list(resumed["evaluation_step"].values) == [0, 3, 5, 6, 9]
         assert float(resumed["test_loss"][-1]) == float(whole["test_loss"][-1])
+
+
+def test_init_from_starts_a_new_run_from_another_runs_parameters(tmp_path: Path) -> None:
+    source = tmp_path / "short"
+    common = ["--model", "cornn", "--hidden", "8", "--batch", "6", "--eval-every", "2",
+              "--test-size", "8", "--device", "cpu", "--quiet"]  # fmt: skip
+    assert (
+        run_cli(["adding", "--length", "8", "--steps", "4", "--out", str(source), *common])[0] == 0
+    )
+    checkpoint = source / "checkpoint.pt"
+    trained = TrainingCheckpoint.load(checkpoint).model
+    # a longer sequence, another gamma, a learning rate that leaves the weights in place
+    settings = resolve_settings("cornn", hidden=8, batch=6, lr=1e-12, options={"gamma": 2.7})
+    run = run_experiment("adding", settings, steps=1, length=12, eval_every=1, test_size=8,
+                         device="cpu", out=tmp_path / "long", progress=False,
+                         init_from=checkpoint)  # fmt: skip
+    state = run.result.model.state_dict()
+    for name in ("rnn.system.i2h.weight", "rnn.system.i2h.bias", "readout.weight"):
+        torch.testing.assert_close(state[name], trained[name], rtol=0, atol=1e-9)
+    assert float(state["rnn.system.stiffness.diagonal"]) == pytest.approx(2.7)  # not 66
+    assert f"parameters initialised from {checkpoint} (step 4, adding problem, length 8" in (
+        run.summary
+    )
+    assert f"--init-from {checkpoint}" in run.command
+    status, _, stderr = run_cli(["adding", "--length", "12", "--steps", "1", "--resume",
+                                 "--init-from", str(checkpoint), "--out", str(tmp_path / "x"),
+                                 *common])  # fmt: skip
+    assert status == 2 and "give one of them" in stderr
+    status, _, stderr = run_cli(["adding", "--model", "lstm", "--hidden", "8", "--steps", "1",
+                                 "--init-from", str(checkpoint), "--out", str(tmp_path / "y"),
+                                 "--device", "cpu"])  # fmt: skip
+    assert status == 2 and "its model is 'cornn', this run's 'lstm'" in stderr
+    status, _, stderr = run_cli(["adding", "--model", "cornn", "--hidden", "4", "--steps", "1",
+                                 "--init-from", str(checkpoint), "--out", str(tmp_path / "z"),
+                                 "--device", "cpu"])  # fmt: skip
+    assert status == 2 and "its hidden is 8, this run's 4" in stderr
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -124,6 +124,13 @@ def add_train_task_arguments(parser: argparse.ArgumentParser) -> argparse.Argume
         help="go on from --out/checkpoint.pt (written after every evaluation) with the same "
         "settings: --steps counts all updates, --max-time this session",
     )
+    training.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CHECKPOINT",
+        help="start from the model parameters of another run's checkpoint.pt (same model "
+        "and hidden size; e.g. a shorter sequence length first, a curriculum)",
+    )
     parser.add_argument(
         "--out", default="oscdyn-train-task", metavar="DIR", help="output folder (%(default)s)"
     )
@@ -185,6 +192,7 @@ def _train_task(args: argparse.Namespace, context: DistributedContext) -> int:
             progress=not args.quiet,
             context=context,
             resume=args.resume,
+            init_from=args.init_from,
         )
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"oscdyn train-task: error: {error}", file=sys.stderr)

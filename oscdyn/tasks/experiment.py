@@ -114,6 +114,29 @@ def _command(
     return shlex.join(parts)
 
 
+def _initialise(model: torch.nn.Module, settings: Settings, path: str | os.PathLike[str]) -> str:
+    """Load the trained parameters of the checkpoint at ``path`` into ``model`` (its fixed
+    settings, e.g. a fixed ``dt``, ``gamma``, ``epsilon``, stay this run's); returns
+    ``"PATH (step K, TASK)"`` for the record. ``ValueError`` if they do not fit."""
+    source = TrainingCheckpoint.load(path)
+    for key, value in (("model", settings.model), ("hidden", settings.hidden)):
+        if source.run.get(key) != value:
+            raise ValueError(
+                f"--init-from {path}: its {key} is {source.run.get(key)!r}, this run's {value!r}"
+            )
+    trained = [name for name, p in model.named_parameters() if p.requires_grad]
+    missing = [name for name in trained if name not in source.model]
+    if missing:
+        raise ValueError(f"--init-from {path}: it has no values for {missing}")
+    try:
+        model.load_state_dict({name: source.model[name] for name in trained}, strict=False)
+    except RuntimeError as error:
+        raise ValueError(
+            f"--init-from {path}: its parameters do not fit this model: {error}"
+        ) from error
+    return f"{os.fspath(path)} (step {source.step}, {source.run.get('task', '?')})"
+
+
 def run_experiment(
     task_name: str,
     settings: Settings,
@@ -133,6 +156,7 @@ def run_experiment(
     progress: bool = True,
     context: DistributedContext | None = None,
     resume: bool = False,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> Experiment:
     """Build the task and the model (seeded by ``seed``), train, write the results into
     ``out`` (``learning_curve.nc``, ``learning_curve.png``, ``summary.txt``).
@@ -147,6 +171,11 @@ def run_experiment(
     file (``steps`` is the total, earlier sessions included; ``max_time`` this session's
     limit) with the same settings, else ``ValueError`` names the ones that differ. Without
     ``resume`` an existing checkpoint is never overwritten: ``ValueError`` says so.
+
+    ``init_from``: start a new run from the trained parameters of another run's checkpoint
+    (the same model and hidden size; the task, its length and the training settings may
+    differ, and fixed settings such as ``dt`` or coRNN's ``gamma`` stay this run's), e.g. a
+    curriculum over sequence lengths. Adam starts afresh.
     """
     if length is None and task_name in _DEFAULT_LENGTH:
         length = _DEFAULT_LENGTH[task_name]
@@ -154,6 +183,11 @@ def run_experiment(
     target = context.device if context is not None and context.is_distributed else None
     target = resolve_device(device) if target is None else target
     checkpoint_path = Path(out) / CHECKPOINT_NAME
+    if resume and init_from is not None:
+        raise ValueError(
+            "--init-from starts a new run from another run's parameters and --resume goes "
+            "on with this one: give one of them"
+        )
     if resume:
         resumed = TrainingCheckpoint.load(checkpoint_path)
     elif checkpoint_path.exists():
@@ -168,6 +202,10 @@ def run_experiment(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(task, settings, target)
+    if init_from is not None:
+        initialised_from = _initialise(model, settings, init_from)
+    else:
+        initialised_from = None if resumed is None else resumed.run.get("initialised_from")
     command = _command(
         task_name,
         settings,
@@ -191,6 +229,7 @@ def run_experiment(
             "max-time": max_time,
             "device": str(target),
             "out": os.fspath(out),
+            "init-from": None if init_from is None else os.fspath(init_from),
         },
     )
     result = train(
@@ -216,6 +255,7 @@ def run_experiment(
             "integrator": settings.integrator,
             "dt": settings.dt,
             "options": dict(sorted(settings.options.items())),
+            "initialised_from": initialised_from,
         },
     )
     info = {
@@ -229,6 +269,7 @@ def run_experiment(
         "eval_every": eval_every,
         "test_size": int(result.history.attrs["test_size"]),  # capped by a file's test split
         "resumed_at_step": None if resumed is None else resumed.step,
+        "initialised_from": initialised_from,
     }
     writes = context is None or context.is_main
     paths = write_results(result, task, settings, out, info) if writes else {}

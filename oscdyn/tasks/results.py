@@ -98,6 +98,11 @@ def summary(
             f"; resumed from the checkpoint at step {info['resumed_at_step']}"
             if info.get("resumed_at_step") is not None
             else ""
+        )
+        + (
+            f"; parameters initialised from {info['initialised_from']}"
+            if info.get("initialised_from")
+            else ""
         ),
         f"baseline: {metric} {baseline.metric:.4g}, loss {baseline.loss:.4g}; "
         f"{baseline.description}",
