@@ -99,3 +99,17 @@ def test_concurrent_train_tasks_runs_each_command_line(tmp_path) -> None:
         assert f"({tmp_path / name}) finished" in output
     # the two summaries are printed, each with its own command
     assert output.count("command: oscdyn train-task adding") == 2
+
+
+def test_adding_curriculum_starts_each_stage_from_the_one_before(tmp_path: Path) -> None:
+    argv = ["--lengths", "8", "16", "--steps", "4", "3", "--hidden", "4", "--eval-every", "2",
+            "--test-size", "16", "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    table = rows(run_example("adding_curriculum.py", *argv))
+    assert table["cornn"][:4] == ["8", "0.02", "4", "0"] and table["cornn"][8:11] == [
+        "16", "0.005", "3"
+    ]  # fmt: skip
+    assert table["lstm"][1] == "0.001" and table["lstm"][9] == "0.001"
+    for name in ("cornn", "lstm"):
+        summary = (tmp_path / name / "length-16" / "summary.txt").read_text()
+        first = tmp_path / name / "length-8" / "checkpoint.pt"
+        assert f"parameters initialised from {first} (step 4, adding problem, length 8" in summary
