@@ -245,6 +245,7 @@ def test_init_from_starts_a_new_run_from_another_runs_parameters(tmp_path: Path)
                                  "--init-from", str(checkpoint), "--out", str(tmp_path / "z"),
                                  "--device", "cpu"])  # fmt: skip
     assert status == 2 and "its hidden is 8, this run's 4" in stderr
+    assert not any((tmp_path / name).exists() for name in "xyz")  # no empty folders left
 
 
 @pytest.mark.parametrize("name", list(MODELS))

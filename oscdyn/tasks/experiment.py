@@ -197,8 +197,6 @@ def run_experiment(
         )
     else:
         resumed = None
-    if context is None or context.is_main:
-        Path(out).mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(task, settings, target)
@@ -206,6 +204,8 @@ def run_experiment(
         initialised_from = _initialise(model, settings, init_from)
     else:
         initialised_from = None if resumed is None else resumed.run.get("initialised_from")
+    if context is None or context.is_main:
+        Path(out).mkdir(parents=True, exist_ok=True)
     command = _command(
         task_name,
         settings,
