@@ -233,6 +233,13 @@ def test_init_from_starts_a_new_run_from_another_runs_parameters(tmp_path: Path)
         run.summary
     )
     assert f"--init-from {checkpoint}" in run.command
+    # a resumed run keeps its start, in the record and in the command that reproduces it
+    status, stdout, stderr = run_cli(["adding", "--length", "12", "--steps", "2", "--lr",
+                                      "1e-12", "--option", "gamma=2.7", "--resume", "--out",
+                                      str(tmp_path / "long"), *common])  # fmt: skip
+    assert status == 0, stderr
+    assert f"parameters initialised from {checkpoint} (step 4" in stdout
+    assert f"--init-from {checkpoint}" in stdout.split("command: ")[1]
     status, _, stderr = run_cli(["adding", "--length", "12", "--steps", "1", "--resume",
                                  "--init-from", str(checkpoint), "--out", str(tmp_path / "x"),
                                  *common])  # fmt: skip

@@ -201,9 +201,13 @@ def run_experiment(
         torch.manual_seed(seed)
         model = build_model(task, settings, target)
     if init_from is not None:
+        init_from = os.fspath(init_from)
         initialised_from = _initialise(model, settings, init_from)
+    elif resumed is not None:  # a resumed run keeps the start it had
+        init_from = resumed.run.get("init_from")
+        initialised_from = resumed.run.get("initialised_from")
     else:
-        initialised_from = None if resumed is None else resumed.run.get("initialised_from")
+        initialised_from = None
     if context is None or context.is_main:
         Path(out).mkdir(parents=True, exist_ok=True)
     command = _command(
@@ -229,7 +233,7 @@ def run_experiment(
             "max-time": max_time,
             "device": str(target),
             "out": os.fspath(out),
-            "init-from": None if init_from is None else os.fspath(init_from),
+            "init-from": init_from,
         },
     )
     result = train(
@@ -255,6 +259,7 @@ def run_experiment(
             "integrator": settings.integrator,
             "dt": settings.dt,
             "options": dict(sorted(settings.options.items())),
+            "init_from": init_from,
             "initialised_from": initialised_from,
         },
     )
