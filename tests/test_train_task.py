@@ -160,6 +160,9 @@ def test_checkpoint_errors_and_atomic_writes(tmp_path: Path, monkeypatch) -> Non
         _tiny_run("cornn", 8, resume=saved)
     with pytest.raises(ValueError, match=r"lr: 0.02 in the checkpoint, 0.5 now"):
         saved.check_run({**saved.run, "lr": 0.5})
+    saved.check_run({**saved.run, "added_later": None})  # absent counts as None
+    with pytest.raises(ValueError, match=r"added_later: None in the checkpoint, 1 now"):
+        saved.check_run({**saved.run, "added_later": 1})
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume at"):
         TrainingCheckpoint.load(tmp_path / "absent.pt")
     damaged = tmp_path / "damaged.pt"

@@ -113,12 +113,12 @@ class TrainingCheckpoint:
 
     def check_run(self, run: dict[str, Any]) -> None:
         """Raise ``ValueError`` naming each setting where ``run`` differs from the
-        checkpoint's (a setting present on one side only counts as a difference)."""
+        checkpoint's (a setting absent on one side counts as ``None`` there, so a setting
+        added later with the default ``None`` keeps older checkpoints resumable)."""
         differences = [
-            f"{key}: {self.run.get(key, '(absent)')!r} in the checkpoint, "
-            f"{run.get(key, '(absent)')!r} now"
+            f"{key}: {self.run.get(key)!r} in the checkpoint, {run.get(key)!r} now"
             for key in sorted(set(self.run) | set(run))
-            if self.run.get(key, "(absent)") != run.get(key, "(absent)")
+            if self.run.get(key) != run.get(key)
         ]
         if differences:
             where = f" {self.source}" if self.source is not None else ""
