@@ -249,7 +249,7 @@ def train(
         resume.check_run(identity)
         model.load_state_dict(resume.model)
     model = model.to(device)
-    plain_model = model
+    plain_model = model  # without the DistributedDataParallel wrapper: saved and returned
     writes = context is None or context.is_main
     if context is not None:
         model = context.wrap(model)
@@ -363,5 +363,4 @@ def train(
         },
     )
     history["wall_time"].attrs["units"] = "s"
-    model = getattr(model, "module", model) if context is not None else model
-    return TrainResult(model, history, step, wall_time, stopped, task.baseline())
+    return TrainResult(plain_model, history, step, wall_time, stopped, task.baseline())
