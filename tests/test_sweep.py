@@ -322,7 +322,8 @@ def test_cornn_adding_example_config_is_a_2x3x2_hyperparameter_grid() -> None:
         ({"option": {"dt": [0.1]}}, "grid.option.dt: not usable as a dimension name"),
         ({"option": {"test_loss": 1.0}}, "grid.option.test_loss: not usable"),
         ({"option": {"gamma": [{"a": 1}]}}, "grid.option.gamma must be numbers, booleans"),
-        ({"option": {"gamma": [1.0, 1.0]}}, "grid.option.gamma repeats values"),
+        ({"option": {"gamma": [1.0, 1.0]}}, "grid.option.gamma repeats"),
+        ({"option": {"gamma": []}}, "grid.option.gamma is empty"),
         ({"lr": [0.01, -1]}, "grid.lr must be positive finite numbers"),
     ],
 )

@@ -210,26 +210,32 @@ def _grid(table: Any, entry: Study, base_dir: Path) -> dict[str, tuple[Any, ...]
     missing = [k for k in entry.required if k not in table]
     if missing:
         raise ConfigError(f"the {entry.name} study needs grid dimension(s) {missing}")
-    grid = {}
-    for name, raw in table.items():
-        values = _values(name, raw, entry, base_dir)
-        if not values:
-            raise ConfigError(f"grid.{name} is empty")
-        repeated = sorted({str(v) for v in values if values.count(v) > 1})
-        if repeated:
-            raise ConfigError(f"grid.{name} repeats {repeated}: values must be distinct")
-        grid[name] = tuple(values)
+    grid = {
+        name: _distinct(f"grid.{name}", _values(name, raw, entry, base_dir))
+        for name, raw in table.items()
+    }
     if model_options is not None:
-        grid.update(_model_option_dimensions(model_options, entry))
+        for name, values in _model_option_values(model_options, entry).items():
+            grid[name] = _distinct(f"grid.option.{name}", values)
     return grid
 
 
-def _model_option_dimensions(table: Any, entry: Study) -> dict[str, tuple[Any, ...]]:
-    """``[grid.option]``: one dimension per constructor argument of the model."""
+def _distinct(label: str, values: list[Any]) -> tuple[Any, ...]:
+    """A dimension's values, checked to be there and distinct."""
+    if not values:
+        raise ConfigError(f"{label} is empty")
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ConfigError(f"{label} repeats {repeated}: values must be distinct")
+    return tuple(values)
+
+
+def _model_option_values(table: Any, entry: Study) -> dict[str, list[Any]]:
+    """``[grid.option]``: the values of each constructor argument of the model."""
     if not entry.model_options:
         raise ConfigError(f"[grid.option] does not apply to the {entry.name} study")
     reserved = {*entry.dimensions, *entry.metrics, "status", "error", *RUN_VARIABLES}
-    grid = {}
+    options = {}
     for name, raw in _table(table, "grid.option").items():
         if name in reserved or not name.isidentifier():
             raise ConfigError(
@@ -237,14 +243,12 @@ def _model_option_dimensions(table: Any, entry: Study) -> dict[str, tuple[Any, .
                 f"{sorted(reserved)}; names must be identifiers)"
             )
         values = raw if isinstance(raw, list) else [raw]
-        if not values or any(not isinstance(v, (bool, int, float, str)) for v in values):
+        if any(not isinstance(v, (bool, int, float, str)) for v in values):
             raise ConfigError(
                 f"grid.option.{name} must be numbers, booleans or strings, got {raw!r}"
             )
-        if len({repr(v) for v in values}) < len(values):
-            raise ConfigError(f"grid.option.{name} repeats values {raw!r}: values must be distinct")
-        grid[name] = tuple(values)
-    return grid
+        options[name] = values
+    return options
 
 
 def _values(name: str, raw: Any, entry: Study, base_dir: Path) -> list[Any]:
