@@ -314,6 +314,11 @@ def test_cornn_adding_example_config_is_a_2x3x2_hyperparameter_grid() -> None:
     }  # fmt: skip
     assert config.cells()[0].parameters["dt"] is None  # the model's published step
     assert (config.heatmap.x, config.heatmap.y) == ("gamma", "epsilon")
+    # without [heatmap] the axes are dimensions with several values, not the single ones
+    table = {"study": "train-task", "grid": {"data": "adding", "system": "cornn",
+             "integrator": "imex", "lr": [0.1, 0.2], "option": {"gamma": [1.0, 2.0]}}}  # fmt: skip
+    default = parse_config(table).heatmap
+    assert (default.x, default.y) == ("gamma", "lr")
 
 
 @pytest.mark.parametrize(

@@ -364,10 +364,13 @@ def _heatmap(table: Any, grid: dict[str, tuple[Any, ...]], entry: Study) -> Heat
     if unknown:
         raise ConfigError(f"[heatmap] key(s) {unknown} unknown; known: ['metric', 'x', 'y']")
     names = list(grid)
-    # by default seeds are averaged, not an axis (every study has three other dimensions)
+    # by default seeds are averaged, not an axis (every study has three other dimensions),
+    # and the axes are dimensions with several values where there are such
     axes = [n for n in names if n != "seed"]
-    x = table.get("x", _first_of(("dt", "integrator"), axes, axes[-1]))
-    rest = [n for n in axes if n != x]
+    varying = [n for n in axes if len(grid[n]) > 1]
+    pool = varying or axes
+    x = table.get("x", _first_of(("dt", "integrator"), pool, pool[-1]))
+    rest = [n for n in varying if n != x] or [n for n in axes if n != x]
     y = table.get("y", _first_of(("integrator", "system"), rest, rest[0]))
     for key, value in (("x", x), ("y", y)):
         if value not in grid:
