@@ -50,6 +50,15 @@ def _loss_and_grads(rnn, u, y0, v0):
     ]
 
 
+def _float64_inputs(state_size: int, seed: int):
+    """``u`` (3, 40, 1), ``y0`` and ``v0`` (3, state_size), float64, requiring grad."""
+    torch.manual_seed(seed)
+    u = torch.randn(3, 40, 1, dtype=torch.float64, requires_grad=True)
+    y0 = torch.randn(3, state_size, dtype=torch.float64, requires_grad=True)
+    v0 = torch.randn(3, state_size, dtype=torch.float64, requires_grad=True)
+    return u, y0, v0
+
+
 def _pair(system, integrator, dt, learn_dt, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", oscdyn.StabilityWarning)
@@ -68,10 +77,7 @@ def test_fused_matches_eager_float64(integrator: str, learn_dt: bool) -> None:
         eager, fused = _pair(system, integrator, dt, learn_dt, torch.float64)
         # short segments and chunks so that anchoring and chunking are exercised
         fused.backend.min_anchor_spacing, fused.backend.chunk = 7, 5
-        torch.manual_seed(1)
-        u = torch.randn(3, 40, 1, dtype=torch.float64, requires_grad=True)
-        y0 = torch.randn(3, system.state_size, dtype=torch.float64, requires_grad=True)
-        v0 = torch.randn(3, system.state_size, dtype=torch.float64, requires_grad=True)
+        u, y0, v0 = _float64_inputs(system.state_size, seed=1)
         out_e, grads_e = _loss_and_grads(eager, u, y0, v0)
         out_f, grads_f = _loss_and_grads(fused, u, y0, v0)
         torch.testing.assert_close(out_f, out_e, rtol=0, atol=1e-12, msg=name)
@@ -271,10 +277,7 @@ def test_generic_recompute_matches_eager_float64(integrator: str) -> None:
         eager, fused = _pair(system, integrator, dt, True, torch.float64)
         fused.backend = Fused(recompute=True, chunk=5)
         assert not fused.integrator.is_reversible_for(system)
-        torch.manual_seed(7)
-        u = torch.randn(3, 40, 1, dtype=torch.float64, requires_grad=True)
-        y0 = torch.randn(3, system.state_size, dtype=torch.float64, requires_grad=True)
-        v0 = torch.randn(3, system.state_size, dtype=torch.float64, requires_grad=True)
+        u, y0, v0 = _float64_inputs(system.state_size, seed=7)
         out_e, grads_e = _loss_and_grads(eager, u, y0, v0)
         out_f, grads_f = _loss_and_grads(fused, u, y0, v0)
         assert "_RecurrenceBackward" in _graph_node_names(fused(u, (y0, v0))[0].grad_fn)
