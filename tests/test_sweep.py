@@ -280,6 +280,7 @@ def test_train_task_sweeps_lr_and_model_options(tmp_path: Path) -> None:
         "epsilon = 4.7\n"
         "[options]\n"
         "length = 12\nhidden = 4\nbatch = 6\nsteps = 3\neval_every = 3\ntest_size = 8\n"
+        "lr_drops = [2]\n"
     )
     config = load_config(config_file)
     assert config.grid == {"data": ("adding",), "system": ("cornn",), "integrator": ("imex",),
@@ -300,7 +301,7 @@ def test_train_task_sweeps_lr_and_model_options(tmp_path: Path) -> None:
                                 options={"gamma": 2.7, "epsilon": 4.7})  # fmt: skip
     torch.manual_seed(0)
     expected = train(build_model(task, settings), task, 3, 6, 0.03, eval_every=3, test_size=8,
-                     progress=False)  # fmt: skip
+                     progress=False, lr_drops=(2,))  # fmt: skip
     cell = merged.sel(lr=0.03, gamma=2.7).squeeze()
     assert float(cell["test_loss"]) == expected.final_test_loss
     assert float(merged.sel(lr=0.03, gamma=66.0).squeeze()["test_loss"]) != float(cell["test_loss"])

@@ -28,7 +28,7 @@ from oscdyn.tasks import (
     train,
 )
 from oscdyn.tasks.command import add_train_task_arguments, parse_option, train_task_command
-from oscdyn.tasks.train import TrainResult
+from oscdyn.tasks.train import TrainResult, learning_rate
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
@@ -114,7 +114,11 @@ def test_max_time_stops_training() -> None:
 
 
 def _tiny_run(
-    name: str, steps: int, checkpoint: Path | None = None, resume: TrainingCheckpoint | None = None
+    name: str,
+    steps: int,
+    checkpoint: Path | None = None,
+    resume: TrainingCheckpoint | None = None,
+    lr_drops: tuple[int, ...] = (),
 ) -> TrainResult:
     task = AddingProblem(12)
     settings = resolve_settings(name, hidden=8)
@@ -122,18 +126,45 @@ def _tiny_run(
     return train(
         build_model(task, settings), task, steps, 6, 0.02, seed=5, eval_every=4, test_size=16,
         progress=False, checkpoint=checkpoint, resume=resume, run={"model": name},
+        lr_drops=lr_drops,
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["cornn", "lstm"])
-def test_resumed_training_is_bitwise_the_uninterrupted_run(name: str, tmp_path: Path) -> None:
+def test_lr_drops_divide_the_rate_by_ten_after_their_updates(monkeypatch) -> None:
+    assert [learning_rate(0.5, (2, 4), k) for k in range(6)] == pytest.approx(
+        [0.5, 0.5, 0.05, 0.05, 0.005, 0.005]
+    )
+    used: list[float] = []
+    adam_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        used.append(self.param_groups[0]["lr"])
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    result = _tiny_run("lstm", 6, lr_drops=(4, 2))
+    assert used == pytest.approx([0.02, 0.02, 0.002, 0.002, 0.0002, 0.0002])
+    assert result.steps == 6
+    for bad, message in (((0,), "positive update counts, got 0"), ((3, 3), "distinct")):
+        with pytest.raises(ValueError, match=message):
+            _tiny_run("lstm", 6, lr_drops=bad)
+
+
+@pytest.mark.parametrize(("name", "lr_drops"), [("cornn", ()), ("lstm", ()), ("cornn", (8,))])
+def test_resumed_training_is_bitwise_the_uninterrupted_run(
+    name: str, lr_drops: tuple[int, ...], tmp_path: Path
+) -> None:
+    # with a drop after the interruption, the resumed session keeps the schedule
     path = tmp_path / "checkpoint.pt"
-    whole = _tiny_run(name, 14)
-    first = _tiny_run(name, 6, checkpoint=path)
+    whole = _tiny_run(name, 14, lr_drops=lr_drops)
+    first = _tiny_run(name, 6, checkpoint=path, lr_drops=lr_drops)
     saved = TrainingCheckpoint.load(path)
     assert saved.step == 6 and saved.evaluations["step"] == [0, 4, 6]
     assert saved.elapsed >= float(first.history["wall_time"][-1])
-    second = _tiny_run(name, 14, checkpoint=path, resume=saved)
+    if lr_drops:
+        with pytest.raises(ValueError, match=r"lr_drops: \[8\] in the checkpoint, \[9\] now"):
+            _tiny_run(name, 14, resume=saved, lr_drops=(9,))
+    second = _tiny_run(name, 14, checkpoint=path, resume=saved, lr_drops=lr_drops)
     assert second.steps == 14 and TrainingCheckpoint.load(path).step == 14
     # the resumed run repeats no evaluation and its clock goes on from the first session's
     assert list(second.history["evaluation_step"].values) == [0, 4, 6, 8, 12, 14]
@@ -323,7 +354,8 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
     status, stdout, stderr = run_cli(
         ["adding", "--model", "cornn", "--length", "20", "--hidden", "8", "--steps", "4",
          "--batch", "8", "--eval-every", "2", "--test-size", "16", "--integrator", "imex",
-         "--option", "gamma=2.7", "--device", "cpu", "--out", str(out)]
+         "--option", "gamma=2.7", "--lr-drop", "3", "--lr-drop", "2", "--device", "cpu",
+         "--out", str(out)]
     )  # fmt: skip
     assert status == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == [
@@ -337,6 +369,7 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
     assert stdout.startswith(summary) and f"wrote {out / 'summary.txt'}" in stdout
     assert "step  wall [s]  train loss  test loss  test mse" in summary
     assert "integrator imex, dt 0.06" in summary and "gamma=2.7" in summary
+    assert "Adam lr 0.02 (divided by 10 after updates 2, 3), batch 8" in summary
     assert "baseline: mse 0.1667, loss 0.1667; predict 1 (the mean of the sum)" in summary
     with xr.open_dataset(out / "learning_curve.nc", engine="h5netcdf") as ds:
         assert ds["train_loss"].dims == ("step",) and ds.sizes["step"] == 4
@@ -346,6 +379,7 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
             ds.attrs["sequence_length"] == 20 and ds.attrs["options"] == "epsilon=15.0, gamma=2.7"
         )
         assert ds.attrs["baseline_loss"] == pytest.approx(1 / 6)
+        assert list(ds.attrs["lr_drops"]) == [2, 3]
         final = float(ds["test_loss"][-1])
         command = ds.attrs["command"]
     assert f"final test mse {final:.4g}" in summary
@@ -388,6 +422,7 @@ def test_cli_copy_task_with_lstm_and_noise_padded_adding(tmp_path: Path) -> None
         (["adding", "--model", "cornn", "--integrator", "midpoint"], "unknown integrator"),
         (["adding", "--length", "1"], "length must be an integer >= 2"),
         (["adding", "--steps", "0"], "steps must be a positive integer, got 0"),
+        (["adding", "--lr-drop", "0"], "lr_drops must be positive update counts, got 0"),
         (["smnist"], "smnist needs --data"),
         (["psmnist", "--data", "/nonexistent/mnist.npz"], "yann.lecun.com/exdb/mnist"),
         (["adding", "--option", "alpha=-1", "--model", "hamiltonian"], "alpha must be finite"),

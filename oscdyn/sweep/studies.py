@@ -221,6 +221,14 @@ TASK_METRICS: tuple[str, ...] = (
 )
 
 
+def _lr_drops(value: Any) -> list[int]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise ValueError(f"options.lr_drops must be a list of update counts, got {value!r}")
+    return value
+
+
 def _train_task(parameters: dict[str, Any], options: dict[str, Any], base_dir: Path) -> Measurement:
     import torch
 
@@ -264,6 +272,7 @@ def _train_task(parameters: dict[str, Any], options: dict[str, Any], base_dir: P
         max_time=options.get("max_time"),
         device="cpu",
         progress=False,
+        lr_drops=_lr_drops(options.get("lr_drops", [])),
     )
     values = (
         result.final_test_metric,
@@ -332,6 +341,7 @@ STUDIES: dict[str, Study] = {
                 "hidden",
                 "batch",
                 "lr",
+                "lr_drops",
                 "clip",
                 "noise_pad",
                 "max_time",

@@ -2,7 +2,8 @@
 
     oscdyn train-task adding --model unicornn|cornn|linoss|hamiltonian|lattice|unitary|lstm
         --length 1000 [--integrator NAME] [--backend NAME] [--hidden N] [--steps N]
-        [--batch N] [--lr X] [--dt X] [--clip X] [--seed N] [--out DIR] [--resume] [--quiet]
+        [--batch N] [--lr X] [--lr-drop STEP] [--dt X] [--clip X] [--seed N] [--out DIR]
+        [--resume] [--quiet]
 
 ``add_train_task_arguments(parser)`` adds the options to an ``argparse`` (sub)parser;
 ``train_task_command(args)`` runs it, prints the summary and returns the exit status
@@ -103,6 +104,15 @@ def add_train_task_arguments(parser: argparse.ArgumentParser) -> argparse.Argume
     training.add_argument("--batch", type=int, default=None, metavar="N", help="batch size")
     training.add_argument("--lr", type=float, default=None, metavar="X", help="Adam rate")
     training.add_argument(
+        "--lr-drop",
+        type=int,
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="divide the rate by 10 after STEP updates (repeatable), as the papers' "
+        "released scripts do at fixed epochs",
+    )
+    training.add_argument(
         "--clip", type=float, default=None, metavar="X", help="clip the gradient norm to X"
     )
     training.add_argument("--seed", type=int, default=0, help="model and batches (default 0)")
@@ -186,6 +196,7 @@ def _train_task(args: argparse.Namespace, context: DistributedContext) -> int:
             eval_every=args.eval_every,
             test_size=args.test_size,
             clip=args.clip,
+            lr_drops=args.lr_drop,
             max_time=args.max_time,
             device=args.device,
             out=args.out,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from .mnist import SequentialMNIST
 from .models import Settings, build_model, parameter_count
 from .noise_padded import NoisePadded
 from .results import summary, write_results
-from .train import TEST_SEED, TrainResult, train
+from .train import TEST_SEED, TrainResult, check_lr_drops, train
 
 __all__ = ["TASK_NAMES", "build_task", "Experiment", "run_experiment", "resolve_device"]
 
@@ -106,6 +107,10 @@ def _command(
     for flag, value in arguments.items():
         if value is None or value is False:
             continue
+        if isinstance(value, (list, tuple)):  # a repeatable flag
+            for item in value:
+                parts += [f"--{flag}", str(item)]
+            continue
         parts.append(f"--{flag}")
         if value is not True:
             parts.append(str(value))
@@ -157,6 +162,7 @@ def run_experiment(
     context: DistributedContext | None = None,
     resume: bool = False,
     init_from: str | os.PathLike[str] | None = None,
+    lr_drops: Sequence[int] = (),
 ) -> Experiment:
     """Build the task and the model (seeded by ``seed``), train, write the results into
     ``out`` (``learning_curve.nc``, ``learning_curve.png``, ``summary.txt``).
@@ -176,7 +182,11 @@ def run_experiment(
     (the same model and hidden size; the task, its length and the training settings may
     differ, and fixed settings such as ``dt`` or coRNN's ``gamma`` stay this run's), e.g. a
     curriculum over sequence lengths. Adam starts afresh.
+
+    ``lr_drops``: updates after which Adam's rate is divided by 10 (see
+    :func:`~oscdyn.tasks.train.train`).
     """
+    lr_drops = check_lr_drops(lr_drops)
     if length is None and task_name in _DEFAULT_LENGTH:
         length = _DEFAULT_LENGTH[task_name]
     task = build_task(task_name, length, data, noise_pad, fresh_noise, permutation_seed)
@@ -226,6 +236,7 @@ def run_experiment(
             "steps": steps,
             "batch": settings.batch,
             "lr": settings.lr,
+            "lr-drop": list(lr_drops),
             "clip": clip,
             "seed": seed,
             "eval-every": eval_every,
@@ -253,6 +264,7 @@ def run_experiment(
         context=context,
         checkpoint=checkpoint_path,
         resume=resumed,
+        lr_drops=lr_drops,
         run={
             "model": settings.model,
             "hidden": settings.hidden,
@@ -270,6 +282,7 @@ def run_experiment(
         "processes": 1 if context is None else context.world_size,
         "parameters": parameter_count(model),
         "clip": clip,
+        "lr_drops": list(lr_drops) or None,
         "seed": seed,
         "eval_every": eval_every,
         "test_size": int(result.history.attrs["test_size"]),  # capped by a file's test split

@@ -26,6 +26,12 @@ def _options_text(options: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "-"
 
 
+def _drops_text(lr_drops: list[int] | None) -> str:
+    if not lr_drops:
+        return ""
+    return f" (divided by 10 after updates {', '.join(str(d) for d in lr_drops)})"
+
+
 def _dataset(
     result: TrainResult, task: SequenceTask, settings: Settings, info: dict[str, Any]
 ) -> xr.Dataset:
@@ -90,7 +96,8 @@ def summary(
         f"{info.get('parameters', '?')} parameters; {scheme}"
         f"options {_options_text(settings.options)}",
         f"defaults from: {spec.source}",
-        f"training: Adam lr {settings.lr:g}, batch {settings.batch}, "
+        f"training: Adam lr {settings.lr:g}{_drops_text(info.get('lr_drops'))}, "
+        f"batch {settings.batch}, "
         f"clip {info.get('clip') or '-'}, "
         f"seed {info.get('seed', '-')}; test set {info.get('test_size', '-')} sequences; "
         f"device {info.get('device', '-')}, torch threads {info.get('threads', '-')}"

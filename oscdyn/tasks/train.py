@@ -10,7 +10,8 @@ The pieces are separate so the loop can later run under ``DistributedDataParalle
   weights a rank's share of the global mean when shares differ);
 * :func:`evaluate` scores a fixed held-out set (:func:`held_out_set`, drawn from a stream
   apart from training, the same for every model and training seed);
-* :func:`train` is the loop: Adam, optional gradient-norm clipping, a tqdm bar, an
+* :func:`train` is the loop: Adam (its rate divided by 10 at chosen updates, if asked),
+  optional gradient-norm clipping, a tqdm bar, an
   evaluation every ``eval_every`` steps (and before the first and after the last), an
   optional wall-time limit, a checkpoint after each evaluation and resumption from one
   (:mod:`oscdyn.tasks.checkpoint`). The model is built by the caller (see
@@ -25,6 +26,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +49,16 @@ __all__ = [
     "evaluate",
     "train",
     "run_identity",
+    "check_lr_drops",
+    "learning_rate",
     "TrainResult",
 ]
 
 #: seed of the held-out test set (its own stream: never one of the training batches)
 TEST_SEED = 0
 _TRAIN_STREAM, _TEST_STREAM = 0, 1
+#: each of ``lr_drops`` divides the rate by this (the papers' released scripts divide by 10)
+LR_DROP_FACTOR = 10.0
 
 
 def stream_seed(seed: int, stream: int, index: int = 0) -> int:
@@ -164,6 +170,25 @@ class TrainResult:
         return int(self.history["evaluation_step"].values[index]), float(values[index])
 
 
+def check_lr_drops(lr_drops: Sequence[int]) -> tuple[int, ...]:
+    """``lr_drops`` as a sorted tuple of distinct positive update counts, else
+    ``ValueError`` naming the bad entry (a drop past ``steps`` is kept: a resumed, longer
+    run reaches it)."""
+    drops = tuple(sorted(int(d) for d in lr_drops))
+    for drop in drops:
+        if drop < 1:
+            raise ValueError(f"lr_drops must be positive update counts, got {drop}")
+    if len(set(drops)) != len(drops):
+        raise ValueError(f"lr_drops must be distinct, got {list(lr_drops)}")
+    return drops
+
+
+def learning_rate(lr: float, lr_drops: Sequence[int], step: int) -> float:
+    """The rate of the update that follows ``step`` updates: ``lr`` divided by
+    :data:`LR_DROP_FACTOR` once for every drop at or before ``step``."""
+    return lr / LR_DROP_FACTOR ** sum(1 for drop in lr_drops if drop <= step)
+
+
 def run_identity(
     task: SequenceTask,
     batch_size: int,
@@ -173,6 +198,7 @@ def run_identity(
     test_size: int,
     test_seed: int,
     run: dict[str, Any] | None = None,
+    lr_drops: Sequence[int] = (),
 ) -> dict[str, Any]:
     """The settings a checkpoint must share with the run that resumes it: ``run`` (the
     caller's, e.g. the model's settings) and the task and training settings."""
@@ -181,6 +207,7 @@ def run_identity(
         "task": task.describe(),
         "batch": int(batch_size),
         "lr": float(lr),
+        "lr_drops": list(lr_drops) or None,  # None without drops: older checkpoints match
         "seed": int(seed),
         "clip": None if clip is None else float(clip),
         "test_size": int(test_size),
@@ -207,6 +234,7 @@ def train(
     checkpoint: str | os.PathLike[str] | None = None,
     resume: TrainingCheckpoint | None = None,
     run: dict[str, Any] | None = None,
+    lr_drops: Sequence[int] = (),
 ) -> TrainResult:
     """Train ``model`` (moved to ``device``) on ``task`` with Adam at learning rate ``lr``.
 
@@ -234,6 +262,9 @@ def train(
             names the settings that differ. On the same device the result is bitwise the
             one of an uninterrupted run.
         run: the caller's settings that identify the run (stored in checkpoints).
+        lr_drops: updates after which the rate is divided by 10 (:func:`learning_rate`),
+            as the papers' released scripts do at fixed epochs; a function of the update
+            count alone, so a resumed run keeps the schedule.
     """
     for label, value in (("steps", steps), ("eval_every", eval_every)):
         check_batch_size(value, label)
@@ -243,8 +274,9 @@ def train(
         raise ValueError(f"clip must be positive and finite, got {clip}")
     if max_time is not None and not max_time > 0:
         raise ValueError(f"max_time must be positive, got {max_time}")
+    lr_drops = check_lr_drops(lr_drops)
     device = torch.device(device)
-    identity = run_identity(task, batch_size, lr, seed, clip, test_size, test_seed, run)
+    identity = run_identity(task, batch_size, lr, seed, clip, test_size, test_seed, run, lr_drops)
     if resume is not None:
         resume.check_run(identity)
         model.load_state_dict(resume.model)
@@ -309,6 +341,8 @@ def train(
     )
     with bar:
         while step < steps:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(lr, lr_drops, step)
             inputs, targets = (t.to(device) for t in batches.global_batch(step))
             if context is not None and context.is_distributed:
                 share = context.shard(len(inputs))
