@@ -97,6 +97,23 @@ if triton is not None:
     _DELTA_SCALE, _KEEP, _POSITION_PULL = (tl.constexpr(i) for i in range(4, 7))
 
     @triton.jit
+    def _program_tile(batch, units, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
+        # this program's batch rows and the (padded) units: the (BLOCK_B, BLOCK_H) mask and
+        # the offsets row * units + col of a contiguous (batch, units) state
+        rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+        cols = tl.arange(0, BLOCK_H)
+        mask = (rows < batch)[:, None] & (cols < units)[None, :]
+        return rows, cols, mask, rows[:, None] * units + cols[None, :]
+
+    @triton.jit
+    def _load_matrices(first_ptr, second_ptr, cols, units):
+        # two row-major (units, units) matrices, zero-padded to (BLOCK_H, BLOCK_H)
+        square = (cols < units)[:, None] & (cols < units)[None, :]
+        matrix = cols[:, None] * units + cols[None, :]
+        first = tl.load(first_ptr + matrix, mask=square, other=0.0)
+        return first, tl.load(second_ptr + matrix, mask=square, other=0.0)
+
+    @triton.jit
     def _cornn_forward_kernel(
         x_ptr, sx_b, sx_t, sx_u, y0_ptr, v0_ptr, w_y_t_ptr, w_v_t_ptr,
         y_seq_ptr, vel_ptr, force_ptr, y_out_ptr, v_out_ptr,
@@ -108,17 +125,11 @@ if triton is not None:
         gamma = tl.load(constants_ptr + _GAMMA)
         epsilon = tl.load(constants_ptr + _EPSILON)
         inverse = tl.load(constants_ptr + _INVERSE)
-        rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-        cols = tl.arange(0, BLOCK_H)
-        mask = (rows < batch)[:, None] & (cols < units)[None, :]
-        square = (cols < units)[:, None] & (cols < units)[None, :]
-        state = rows[:, None] * units + cols[None, :]  # (batch, units) contiguous
+        rows, cols, mask, state = _program_tile(batch, units, BLOCK_B, BLOCK_H)
         plane = batch * units  # one time-major step
         y = tl.load(y0_ptr + state, mask=mask, other=0.0)
         v = tl.load(v0_ptr + state, mask=mask, other=0.0)
-        matrix = cols[:, None] * units + cols[None, :]
-        w_y_t = tl.load(w_y_t_ptr + matrix, mask=square, other=0.0)
-        w_v_t = tl.load(w_v_t_ptr + matrix, mask=square, other=0.0)
+        w_y_t, w_v_t = _load_matrices(w_y_t_ptr, w_v_t_ptr, cols, units)
         x_rows = x_ptr + rows[:, None] * sx_b + cols[None, :] * sx_u
         out_rows = y_seq_ptr + rows[:, None] * (steps * units) + cols[None, :]
         for t in range(steps):
@@ -150,17 +161,11 @@ if triton is not None:
         delta_scale = tl.load(constants_ptr + _DELTA_SCALE)
         keep = tl.load(constants_ptr + _KEEP)
         position_pull = tl.load(constants_ptr + _POSITION_PULL)
-        rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-        cols = tl.arange(0, BLOCK_H)
-        mask = (rows < batch)[:, None] & (cols < units)[None, :]
-        square = (cols < units)[:, None] & (cols < units)[None, :]
-        state = rows[:, None] * units + cols[None, :]
+        rows, cols, mask, state = _program_tile(batch, units, BLOCK_B, BLOCK_H)
         plane = batch * units
         gy = tl.load(gy_ptr + state, mask=mask, other=0.0)
         gv = tl.load(gv_ptr + state, mask=mask, other=0.0)
-        matrix = cols[:, None] * units + cols[None, :]
-        w_y = tl.load(w_y_ptr + matrix, mask=square, other=0.0)
-        w_v = tl.load(w_v_ptr + matrix, mask=square, other=0.0)
+        w_y, w_v = _load_matrices(w_y_ptr, w_v_ptr, cols, units)
         g_rows = g_seq_ptr + rows[:, None] * (steps * units) + cols[None, :]
         for k in range(steps):
             t = steps - 1 - k
