@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -318,3 +319,28 @@ def test_build_task_names_and_errors(npz_file: Path) -> None:
         build_task("adding", data=npz_file)
     with pytest.raises(ValueError, match="--fresh-noise needs --noise-pad"):
         build_task("adding", fresh_noise=True)
+
+
+_REAL_MNIST = os.environ.get("OSCDYN_MNIST")
+
+
+@pytest.mark.skipif(
+    _REAL_MNIST is None,
+    reason="set OSCDYN_MNIST to a folder of the MNIST IDX files or an .npz to check the "
+    "loader on the real data (tasks.mnist.MNIST_SOURCES says where to get them)",
+)
+def test_loader_reads_the_real_mnist_files() -> None:
+    data = load_mnist(_REAL_MNIST)
+    (train_images, train_labels), (test_images, test_labels) = data["train"], data["test"]
+    assert train_images.shape == (60000, 28, 28) and test_images.shape == (10000, 28, 28)
+    # the published class counts of MNIST's training and test sets
+    assert np.bincount(train_labels).tolist() == [
+        5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
+    ]  # fmt: skip
+    assert np.bincount(test_labels).tolist() == [
+        980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009
+    ]  # fmt: skip
+    assert train_images.dtype == np.uint8 and train_images.max() == 255
+    sequences, labels = SequentialMNIST(_REAL_MNIST).test_set(5, torch.Generator())
+    assert sequences.shape == (5, 784, 1) and labels.tolist() == test_labels[:5].tolist()
+    assert float(sequences.min()) == 0.0 and float(sequences.max()) == 1.0

