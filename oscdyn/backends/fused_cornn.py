@@ -32,7 +32,13 @@ from .base import Run, refuse_double_backward
 if TYPE_CHECKING:
     from ..compile import OscillatorRNN
 
-__all__ = ["outer_sum", "position_outer_sum", "run_cornn", "unsupported_reason"]
+__all__ = [
+    "outer_sum",
+    "position_outer_sum",
+    "recurrence_gradients",
+    "run_cornn",
+    "unsupported_reason",
+]
 
 
 class _Step(NamedTuple):
@@ -174,6 +180,29 @@ def position_outer_sum(deltas: Tensor, y0: Tensor, y_seq: Tensor) -> Tensor:
     return total
 
 
+def recurrence_gradients(
+    needs: tuple[bool, ...],
+    deltas: Tensor,
+    gy: Tensor,
+    gv: Tensor,
+    y0: Tensor,
+    y_seq: Tensor,
+    g_w_v: Tensor | None,
+) -> tuple[Tensor | None, ...]:
+    """What a coRNN recurrence's ``backward`` returns for its inputs ``(options, x, y0, v0,
+    W_y, W_v)``, each only where ``needs`` asks: ``x``'s from the time-major force-input
+    cotangents ``deltas``, the initial state's ``(gy, gv)``, ``W_y``'s from ``deltas`` and
+    the positions, and ``g_w_v`` (the caller's ``W_v`` gradient, ``None`` if not needed)."""
+    return (
+        None,
+        deltas.transpose(0, 1) if needs[1] else None,
+        gy if needs[2] else None,
+        gv if needs[3] else None,
+        position_outer_sum(deltas, y0, y_seq) if needs[4] else None,
+        g_w_v,
+    )
+
+
 class _CoRNNRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -262,12 +291,4 @@ class _CoRNNRecurrence(torch.autograd.Function):
                 gy, gv = _pull_back(step, weights, forces[:length], g_seq, start, gy, gv, deltas)
                 if g_w_v is not None:
                     g_w_v += outer_sum(deltas[start:stop], velocities[:length])
-        needs = ctx.needs_input_grad
-        return (
-            None,
-            deltas.transpose(0, 1) if needs[1] else None,
-            gy if needs[2] else None,
-            gv if needs[3] else None,
-            position_outer_sum(deltas, y0, y_seq) if needs[4] else None,
-            g_w_v,
-        )
+        return recurrence_gradients(ctx.needs_input_grad, deltas, gy, gv, y0, y_seq, g_w_v)

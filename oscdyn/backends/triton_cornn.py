@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .base import Run, refuse_double_backward
-from .fused_cornn import outer_sum, position_outer_sum
+from .fused_cornn import outer_sum, recurrence_gradients
 from .triton_kernels import _on_device, tl, triton
 
 if TYPE_CHECKING:
@@ -240,14 +240,8 @@ class _TritonCoRNN(torch.autograd.Function):
                 PRECISION=config.precision, num_warps=config.num_warps,
             )  # fmt: skip
         needs = ctx.needs_input_grad
-        return (
-            None,
-            deltas.transpose(0, 1) if needs[1] else None,
-            gy if needs[2] else None,
-            gv if needs[3] else None,
-            position_outer_sum(deltas, y0, y_seq) if needs[4] else None,
-            outer_sum(deltas, velocities[: config.steps]) if needs[5] else None,
-        )
+        g_w_v = outer_sum(deltas, velocities[: config.steps]) if needs[5] else None
+        return recurrence_gradients(needs, deltas, gy, gv, y0, y_seq, g_w_v)
 
 
 def run_cornn(

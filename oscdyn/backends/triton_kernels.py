@@ -247,6 +247,14 @@ if triton is not None:
         return h, stiff, damp, w
 
     @triton.jit
+    def _unit_block(units, BLOCK: tl.constexpr):
+        """This program's batch row (axis 0) and block of units (axis 1): ``(row, cols, mask,
+        state)``, ``state`` the offsets of the block in a contiguous ``(batch, units)``."""
+        row = tl.program_id(0).to(tl.int64)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        return row, cols, cols < units, row * units + cols
+
+    @triton.jit
     def _forward_kernel(
         x_ptr, sx_b, sx_t, sx_u,
         y0_ptr, v0_ptr, h_ptr, k_ptr, d_ptr, w_ptr,
@@ -256,10 +264,7 @@ if triton is not None:
         SCHEME: tl.constexpr, DAMPED: tl.constexpr, HAS_INPUT: tl.constexpr,
         STORE_V: tl.constexpr, STORE_ANCHORS: tl.constexpr,
     ):  # fmt: skip
-        row = tl.program_id(0).to(tl.int64)
-        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        mask = cols < units
-        state = row * units + cols
+        row, cols, mask, state = _unit_block(units, BLOCK)
         y = tl.load(y0_ptr + state, mask=mask, other=0.0)
         v = tl.load(v0_ptr + state, mask=mask, other=0.0)
         h, stiff, damp, w = _load_unit_parameters(
@@ -302,10 +307,7 @@ if triton is not None:
         SCHEME: tl.constexpr, DAMPED: tl.constexpr, HAS_INPUT: tl.constexpr,
         HAS_G_SEQ: tl.constexpr, STORE_G_X: tl.constexpr,
     ):  # fmt: skip
-        row = tl.program_id(0).to(tl.int64)
-        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        mask = cols < units
-        state = row * units + cols
+        row, cols, mask, state = _unit_block(units, BLOCK)
         y0 = tl.load(y0_ptr + state, mask=mask, other=0.0)
         v0 = tl.load(v0_ptr + state, mask=mask, other=0.0)
         h, stiff, damp, w = _load_unit_parameters(
