@@ -113,3 +113,27 @@ def test_adding_curriculum_starts_each_stage_from_the_one_before(tmp_path: Path)
         summary = (tmp_path / name / "length-16" / "summary.txt").read_text()
         first = tmp_path / name / "length-8" / "checkpoint.pt"
         assert f"parameters initialised from {first} (step 4, adding problem, length 8" in summary
+
+
+def test_sequential_mnist_runs_the_released_settings(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "mnist.npz"
+    np.savez(data, x_train=rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+             y_train=rng.integers(0, 10, 40), x_test=rng.integers(0, 256, (12, 28, 28),
+             dtype=np.uint8), y_test=rng.integers(0, 10, 12))  # fmt: skip
+    out = tmp_path / "runs"
+    argv = ["--data", str(data), "--epochs", "2", "--hidden", "4", "--batch", "8",
+            "--test-size", "12", "--device", "cpu", "--quiet", "--out", str(out)]  # fmt: skip
+    table = rows(run_example("sequential_mnist.py", *argv))
+    # 40 images in batches of 8: 5 updates an epoch, two epochs, the papers' accuracies beside
+    assert table["cornn-smnist"][:2] == ["10", "2.00"] and table["cornn-smnist"][-1] == "99.4"
+    assert table["cornn-psmnist"][-1] == "97.3" and table["unicornn-psmnist"][-1] == "98.4"
+    summary = (out / "cornn-smnist" / "summary.txt").read_text()
+    assert "dt 0.042" in summary and "options epsilon=4.7, gamma=2.7" in summary
+    assert "Adam lr 0.0021 (divided by 10 after updates 500), batch 8" in summary  # epoch 100
+    steps = [line.split()[0] for line in summary.splitlines() if line[:4].strip().isdigit()]
+    assert steps == ["0", "5", "10"]  # one evaluation per epoch
+    unicornn = (out / "unicornn-psmnist" / "summary.txt").read_text()
+    assert "options alpha=30.65, num_layers=3" in unicornn and "after updates 3250" in unicornn
