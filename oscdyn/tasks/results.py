@@ -95,7 +95,7 @@ def summary(
         f"model {settings.model}: {spec.description}, hidden {settings.hidden}, "
         f"{info.get('parameters', '?')} parameters; {scheme}"
         f"options {_options_text(settings.options)}",
-        f"defaults from: {spec.source}",
+        f"defaults (for settings not given) from: {spec.source}",
         f"training: Adam lr {settings.lr:g}{_drops_text(info.get('lr_drops'))}, "
         f"batch {settings.batch}, "
         f"clip {info.get('clip') or '-'}, "
