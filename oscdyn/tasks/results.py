@@ -17,7 +17,7 @@ from ..plot import finite, new_figure, save_png
 from ..tables import aligned_table
 from .base import SequenceTask
 from .models import MODELS, Settings
-from .train import TrainResult
+from .train import LR_DROP_FACTOR, TrainResult
 
 __all__ = ["summary", "plot_learning_curve", "write_results"]
 
@@ -29,7 +29,7 @@ def _options_text(options: dict[str, Any]) -> str:
 def _drops_text(lr_drops: list[int] | None) -> str:
     if not lr_drops:
         return ""
-    return f" (divided by 10 after updates {', '.join(str(d) for d in lr_drops)})"
+    return f" (divided by {LR_DROP_FACTOR:g} after updates {', '.join(str(d) for d in lr_drops)})"
 
 
 def _dataset(
