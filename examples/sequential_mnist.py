@@ -78,8 +78,9 @@ def main() -> None:
         per_epoch = max(1, training_images // batch)
         epochs = paper.epochs if args.epochs is None else min(args.epochs, paper.epochs)
         out = Path(args.out) / name
-        settings = resolve_settings(paper.model, hidden=args.hidden or paper.hidden, lr=paper.lr,
-                                    batch=batch, dt=paper.dt, options=paper.options)  # fmt: skip
+        hidden = paper.hidden if args.hidden is None else args.hidden
+        settings = resolve_settings(paper.model, hidden=hidden, lr=paper.lr, batch=batch,
+                                    dt=paper.dt, options=paper.options)  # fmt: skip
         run = run_experiment(
             paper.task,
             settings,
