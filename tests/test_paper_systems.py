@@ -26,6 +26,7 @@ from oscdyn.systems import (
     LatticeOscillators,
     LinearOscillators,
     UnICORNN,
+    UnICORNNLayer,
 )
 
 ALL_INTEGRATORS = [
@@ -175,6 +176,26 @@ def test_unicornn_released_initialisation() -> None:
         assert float(layer.recurrent_weight.max()) <= 1.0
         assert float(layer.input_map.bias.abs().max()) == 0.0
     assert system.layers[1].input_map.in_features == 64
+
+
+def test_unicornn_step_logit_range_spreads_the_unit_steps() -> None:
+    torch.manual_seed(0)
+    released = UnICORNN(3, 256, num_layers=2)
+    torch.manual_seed(0)
+    same = UnICORNN(3, 256, num_layers=2, step_logit_range=0.1)
+    for a, b in zip(released.parameters(), same.parameters(), strict=True):
+        assert torch.equal(a, b)  # the default is the released draw, RNG order unchanged
+    wide = UnICORNN(3, 256, num_layers=2, step_logit_range=6.0)
+    for layer in wide.layers.requires_grad_(False):
+        logits = layer.step_logit
+        assert float(logits.abs().max()) <= 6.0
+        assert float(logits.min()) < -5.0 and float(logits.max()) > 5.0
+        scale = layer.step_scale()
+        assert float(scale.max() / scale.min()) > 100  # steps spread over two decades
+    with pytest.raises(ValueError, match="step_logit_range must be >= 0, got -1"):
+        UnICORNN(1, 4, step_logit_range=-1.0)
+    with pytest.raises(ValueError, match="step_logit_range must be >= 0, got nan"):
+        UnICORNNLayer(1, 4, step_logit_range=float("nan"))
 
 
 # ------------------------------------------------------ 2. LinOSS-style layer, closed form

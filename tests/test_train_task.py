@@ -318,6 +318,16 @@ def test_unitary_options_reach_its_constructor() -> None:
         build_model(task, resolve_settings("unitary", hidden=6, options={"gamma": 1.0}))
 
 
+def test_unicornn_options_reach_its_layers() -> None:
+    settings = resolve_settings(
+        "unicornn", hidden=16, options={"num_layers": 2, "alpha": 1.0, "step_logit_range": 6.0}
+    )
+    torch.manual_seed(0)
+    layers = build_model(AddingProblem(8), settings).rnn.stack.layers
+    assert len(layers) == 2 and all(layer.alpha == 1.0 for layer in layers)
+    assert max(float(layer.step_logit.abs().max()) for layer in layers) > 1.0
+
+
 def test_settings_errors() -> None:
     with pytest.raises(ValueError, match="unknown model 'gru'; known: cornn, unicornn"):
         resolve_settings("gru")

@@ -25,15 +25,27 @@ class UnICORNNLayer(SecondOrderSystem):
 
     The force does not read ``z``, so the step is symplectic and exactly reversible (the
     released backward rebuilds states this way). Initialisation as released: ``w ~ U(0, 1)``,
-    ``c ~ U(-0.1, 0.1)``, ``V`` Kaiming-uniform (``a = 8``), ``b = 0``.
+    ``c ~ U(-r, r)`` with ``r = step_logit_range`` (0.1 released), ``V`` Kaiming-uniform
+    (``a = 8``), ``b = 0``. A wide ``r`` (e.g. 6) spreads the units' steps over ``dt *
+    sigmoid(+-r)``, i.e. their frequencies over decades, which long-memory tasks need.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, alpha: float = 30.65) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        alpha: float = 30.65,
+        step_logit_range: float = 0.1,
+    ) -> None:
+        if not step_logit_range >= 0:
+            raise ValueError(f"step_logit_range must be >= 0, got {step_logit_range}")
         super().__init__(state_size=hidden_size, input_size=input_size)
         self.stiffness = Diagonal(alpha, size=hidden_size, trainable=False)
         self.input_map = nn.Linear(input_size, hidden_size)
         self.recurrent_weight = nn.Parameter(torch.empty(hidden_size).uniform_(0.0, 1.0))
-        self.step_logit = nn.Parameter(torch.empty(hidden_size).uniform_(-0.1, 0.1))
+        self.step_logit = nn.Parameter(
+            torch.empty(hidden_size).uniform_(-step_logit_range, step_logit_range)
+        )
         nn.init.kaiming_uniform_(self.input_map.weight, a=8, mode="fan_in")
         nn.init.zeros_(self.input_map.bias)
 
@@ -69,6 +81,7 @@ class UnICORNN(SystemStack):
     ``symplectic_euler``; ``dt`` given to ``oscdyn.compile`` is the base step that
     ``sigmoid(c)`` scales per unit. Published settings (psMNIST, released defaults):
     hidden 256, 3 layers, dt 0.19, alpha 30.65, Adam lr 0.00251, batch 32.
+    ``step_logit_range`` is every layer's (see :class:`UnICORNNLayer`).
     """
 
     def __init__(
@@ -77,6 +90,7 @@ class UnICORNN(SystemStack):
         hidden_size: int,
         num_layers: int = 1,
         alpha: float | Sequence[float] = 30.65,
+        step_logit_range: float = 0.1,
     ) -> None:
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
@@ -84,5 +98,8 @@ class UnICORNN(SystemStack):
         if len(alphas) != num_layers:
             raise ValueError(f"alpha must be a float or {num_layers} floats, got {alpha}")
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        layers = [UnICORNNLayer(i, hidden_size, a) for i, a in zip(sizes, alphas, strict=True)]
+        layers = [
+            UnICORNNLayer(i, hidden_size, a, step_logit_range)
+            for i, a in zip(sizes, alphas, strict=True)
+        ]
         super().__init__(layers)
