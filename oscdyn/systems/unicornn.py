@@ -26,8 +26,9 @@ class UnICORNNLayer(SecondOrderSystem):
     The force does not read ``z``, so the step is symplectic and exactly reversible (the
     released backward rebuilds states this way). Initialisation as released: ``w ~ U(0, 1)``,
     ``c ~ U(-r, r)`` with ``r = step_logit_range`` (0.1 released), ``V`` Kaiming-uniform
-    (``a = 8``), ``b = 0``. A wide ``r`` (e.g. 6) spreads the units' steps over ``dt *
-    sigmoid(+-r)``, i.e. their frequencies over decades, which long-memory tasks need.
+    (``a = 8``), ``b = 0``. A wide ``r`` (e.g. 6) spreads the units' steps ``dt *
+    sigmoid(c)``, and so their frequencies, over decades; on the adding problem it helps
+    together with a larger ``dt`` (1 instead of 0.19), not alone (README, adding problem).
     """
 
     def __init__(
