@@ -156,3 +156,12 @@ def test_model_file_round_trip_and_diagnostics(
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an oscdyn model record"):
         load_model(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+def test_grad_clip_must_be_positive_and_finite(parts: tuple[IOData, IOData], bad: float) -> None:
+    train, _ = parts
+    model = DuffingModel()
+    before_fit(model, train, "leapfrog")
+    with pytest.raises(ValueError, match="grad_clip must be positive and finite, got"):
+        fit(model, train, "leapfrog", iterations=1, grad_clip=bad, **OPTIONS)

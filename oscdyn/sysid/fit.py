@@ -42,6 +42,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..distributed import DistributedContext, single_process
+from ..gradients import clip_grad_norm
 from .checkpoint import load_torch, model_from_record, model_record, save_torch
 from .data import DataError, IOData
 from .metrics import metrics
@@ -262,6 +263,8 @@ def _fit(
         raise ValueError(f"init_window must be at least 1, got {init_window}")
     if iterations < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError("iterations, batch_size and eval_every must be positive")
+    if not (0 < grad_clip < math.inf):
+        raise ValueError(f"grad_clip must be positive and finite, got {grad_clip}")
     share = context.shard(batch_size)  # this rank's windows of each global batch
     train, held_out = _validation_split(data, validation, init_window)
     if held_out is not None:
@@ -398,7 +401,7 @@ def _fit(
             loss_value = float(context.all_reduce_sum(squared.detach())) / count
             if math.isfinite(loss_value):
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                clip_grad_norm(model.parameters(), grad_clip)
                 grads_finite = all(
                     p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters()
                 )

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..distributed import DistributedContext
+from ..gradients import clip_grad_norm
 from .base import Baseline, SequenceTask, check_batch_size
 from .checkpoint import TrainingCheckpoint
 
@@ -105,7 +106,8 @@ def train_step(
 ) -> Tensor:
     """One update on ``(inputs, targets)``; returns the loss before it (detached, on device).
 
-    ``clip``: rescale the gradient to at most this global 2-norm (``None``: no clipping).
+    ``clip``: rescale the gradient to at most this global 2-norm (``None``: no clipping;
+    :func:`oscdyn.gradients.clip_grad_norm`, whose norm does not overflow).
     ``loss_scale``: the gradient is that of ``loss_scale * loss`` (under data parallelism,
     a rank's share of the global batch times the world size, so the averaged gradient is
     that of the global mean); the returned loss is unscaled.
@@ -115,7 +117,7 @@ def train_step(
     loss = task.loss(model(inputs), targets)
     (loss * loss_scale if loss_scale != 1.0 else loss).backward()
     if clip is not None:
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        clip_grad_norm(model.parameters(), clip)
     optimizer.step()
     return loss.detach()
 
