@@ -86,13 +86,15 @@ def test_gradient_clipping_and_loss_scale() -> None:
     model = build_model(task, settings)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     inputs, targets = task.sample(16, torch.Generator().manual_seed(0))
-    train_step(model, optimizer, task, inputs, targets)
+    _, norm = train_step(model, optimizer, task, inputs, targets)
     raw = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
-    train_step(model, optimizer, task, inputs, targets, clip=float(raw) / 4)
+    assert norm.dtype == torch.float64 and float(norm) == pytest.approx(float(raw), rel=1e-6)
+    _, norm = train_step(model, optimizer, task, inputs, targets, clip=float(raw) / 4)
     clipped = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
     assert float(clipped) == pytest.approx(float(raw) / 4, rel=1e-4)
+    assert float(norm) == pytest.approx(float(raw), rel=1e-6)  # the norm before clipping
     # a rank's loss_scale scales its gradient (and not the loss it reports)
-    loss = train_step(model, optimizer, task, inputs, targets, loss_scale=0.25)
+    loss, _ = train_step(model, optimizer, task, inputs, targets, loss_scale=0.25)
     scaled = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
     assert float(scaled) == pytest.approx(float(raw) / 4, rel=1e-5)
     with torch.no_grad():  # SGD at lr 0 left the model as it was
@@ -169,7 +171,11 @@ def test_resumed_training_is_bitwise_the_uninterrupted_run(
     # the resumed run repeats no evaluation and its clock goes on from the first session's
     assert list(second.history["evaluation_step"].values) == [0, 4, 6, 8, 12, 14]
     assert np.all(np.diff(second.history["wall_time"].values) >= 0)
-    np.testing.assert_array_equal(second.history["train_loss"], whole.history["train_loss"])
+    for name in ("train_loss", "grad_norm"):
+        np.testing.assert_array_equal(second.history[name], whole.history[name])
+    assert np.all(np.isfinite(whole.history["grad_norm"])) and np.all(
+        whole.history["grad_norm"] > 0
+    )
 
     def test_losses(result: TrainResult) -> dict[int, float]:
         steps = result.history["evaluation_step"].values
@@ -200,6 +206,12 @@ def test_checkpoint_errors_and_atomic_writes(tmp_path: Path, monkeypatch) -> Non
     damaged.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="is not a readable oscdyn checkpoint"):
         TrainingCheckpoint.load(damaged)
+    # a checkpoint written before gradient norms were recorded resumes with NaN for them
+    older = torch.load(path, weights_only=True)
+    del older["grad_norms"]
+    torch.save(older, damaged)
+    assert torch.isnan(TrainingCheckpoint.load(damaged).grad_norms).all()
+    assert len(TrainingCheckpoint.load(damaged).grad_norms) == 4
     torch.save({"format": 99}, damaged)
     with pytest.raises(ValueError, match="not an oscdyn training checkpoint of format 1"):
         TrainingCheckpoint.load(damaged)
@@ -377,12 +389,13 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "summary.txt").read_text()
     assert stdout.startswith(summary) and f"wrote {out / 'summary.txt'}" in stdout
-    assert "step  wall [s]  train loss  test loss  test mse" in summary
+    assert "step  wall [s]  train loss  max grad norm  test loss  test mse" in summary
     assert "integrator imex, dt 0.06" in summary and "gamma=2.7" in summary
     assert "Adam lr 0.02 (divided by 10 after updates 2, 3), batch 8" in summary
     assert "baseline: mse 0.1667, loss 0.1667; predict 1 (the mean of the sum)" in summary
     with xr.open_dataset(out / "learning_curve.nc", engine="h5netcdf") as ds:
         assert ds["train_loss"].dims == ("step",) and ds.sizes["step"] == 4
+        assert ds["grad_norm"].dims == ("step",) and np.all(ds["grad_norm"].values > 0)
         assert list(ds["evaluation_step"].values) == [0, 2, 4]
         assert ds.attrs["model"] == "cornn" and ds.attrs["integrator"] == "imex"
         assert (

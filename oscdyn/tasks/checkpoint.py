@@ -42,6 +42,8 @@ class TrainingCheckpoint:
         model: the model's ``state_dict`` (unwrapped from ``DistributedDataParallel``).
         optimizer: Adam's ``state_dict``.
         train_losses: ``(step,)`` float64, the loss of each update's batch.
+        grad_norms: ``(step,)`` float64, each update's gradient norm before clipping
+            (NaN in checkpoints written before it was recorded).
         evaluations: lists ``step``, ``loss``, ``metric``, ``wall`` (seconds since the run's
             first start, earlier sessions included), one entry per evaluation.
         elapsed: training seconds spent before this checkpoint, all sessions together.
@@ -53,6 +55,7 @@ class TrainingCheckpoint:
     model: dict[str, Tensor]
     optimizer: dict[str, Any]
     train_losses: Tensor
+    grad_norms: Tensor
     evaluations: dict[str, list[float]]
     elapsed: float
     run: dict[str, Any]
@@ -68,6 +71,7 @@ class TrainingCheckpoint:
                 "model": self.model,
                 "optimizer": self.optimizer,
                 "train_losses": self.train_losses,
+                "grad_norms": self.grad_norms,
                 "evaluations": self.evaluations,
                 "elapsed": self.elapsed,
                 "run": self.run,
@@ -105,6 +109,9 @@ class TrainingCheckpoint:
             model=data["model"],
             optimizer=data["optimizer"],
             train_losses=data["train_losses"],
+            grad_norms=data.get(
+                "grad_norms", torch.full((int(data["step"]),), torch.nan, dtype=torch.float64)
+            ),
             evaluations={key: list(evaluations[key]) for key in _EVALUATION_KEYS},
             elapsed=float(data["elapsed"]),
             run=dict(data["run"]),

@@ -67,22 +67,26 @@ def summary(
     spec = MODELS[settings.model]
     metric = task.metric_name
     losses = history["train_loss"].values
+    grad_norms = history["grad_norm"].values
     rows = []
     previous = 0
     for k, step in enumerate(history["evaluation_step"].values):
         window = losses[previous:step]
+        norms = grad_norms[previous:step]
         train_loss = f"{np.mean(window):.4g}" if len(window) else "-"
+        largest = f"{np.max(norms):.3g}" if len(norms) and not np.isnan(norms).all() else "-"
         previous = int(step)
         rows.append(
             [
                 str(int(step)),
                 f"{history['wall_time'].values[k]:.1f}",
                 train_loss,
+                largest,
                 f"{history['test_loss'].values[k]:.4g}",
                 f"{history['test_metric'].values[k]:.4g}",
             ]
         )
-    header = ["step", "wall [s]", "train loss", "test loss", f"test {metric}"]
+    header = ["step", "wall [s]", "train loss", "max grad norm", "test loss", f"test {metric}"]
     scheme = (
         f"integrator {settings.integrator}, dt {settings.dt:g}, backend {settings.backend}; "
         if spec.oscillator
@@ -119,8 +123,9 @@ def summary(
         f"final test {metric} {result.final_test_metric:.4g} (loss {result.final_test_loss:.4g}) "
         f"after {result.steps} steps in {result.wall_time:.1f} s (stopped: {result.stopped}); "
         f"best test {metric} {best_value:.4g} at step {best_step}",
-        "train loss: mean over the updates since the previous evaluation; wall: seconds since "
-        "the start, evaluations included",
+        "train loss, max grad norm: mean loss and largest gradient norm (before clipping) over "
+        "the updates since the previous evaluation; wall: seconds since the start, evaluations "
+        "included",
     ]
     if "command" in info:
         lines.append(f"command: {info['command']}")
@@ -128,12 +133,17 @@ def summary(
 
 
 def plot_learning_curve(
-    result: TrainResult, task: SequenceTask, settings: Settings, path: str | os.PathLike[str]
+    result: TrainResult,
+    task: SequenceTask,
+    settings: Settings,
+    path: str | os.PathLike[str],
+    clip: float | None = None,
 ) -> Path:
-    """Two panels: train and test loss against steps (log scale, baseline dashed); the test
-    metric against wall time."""
+    """Three panels: train and test loss against steps (log scale, baseline dashed); the
+    gradient norm before clipping against steps (``clip`` dashed); the test metric against
+    wall time."""
     history = result.history
-    figure, (left, right) = new_figure(ncols=2)
+    figure, (left, middle, right) = new_figure(ncols=3)
     steps = history["step"].values
     left.plot(
         steps,
@@ -162,6 +172,17 @@ def plot_learning_curve(
         title=f"{task.name}, length {task.length}: {settings.model}",
     )
     left.legend(fontsize="small")
+    middle.plot(
+        steps,
+        finite(history["grad_norm"].values, 1e-30),
+        color="C2",
+        linewidth=0.7,
+        label="before clipping",
+    )
+    if clip is not None:
+        middle.axhline(clip, color="k", linestyle="--", linewidth=1, label=f"clip {clip:g}")
+    middle.set(xlabel="training step", ylabel="gradient 2-norm", yscale="log")
+    middle.legend(fontsize="small")
     right.plot(
         history["wall_time"].values,
         finite(history["test_metric"].values),
@@ -195,6 +216,8 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     return {
         "netcdf": write_netcdf(_dataset(result, task, settings, info), out / "learning_curve.nc"),
-        "png": plot_learning_curve(result, task, settings, out / "learning_curve.png"),
+        "png": plot_learning_curve(
+            result, task, settings, out / "learning_curve.png", info.get("clip")
+        ),
         "summary": write_text(summary(result, task, settings, info), out / "summary.txt"),
     }

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..distributed import DistributedContext
-from ..gradients import clip_grad_norm
+from ..gradients import clip_grad_norm, gradient_norm
 from .base import Baseline, SequenceTask, check_batch_size
 from .checkpoint import TrainingCheckpoint
 
@@ -103,8 +103,10 @@ def train_step(
     targets: Tensor,
     clip: float | None = None,
     loss_scale: float = 1.0,
-) -> Tensor:
-    """One update on ``(inputs, targets)``; returns the loss before it (detached, on device).
+) -> tuple[Tensor, Tensor]:
+    """One update on ``(inputs, targets)``; returns the loss before it (detached, on device)
+    and the gradient's global 2-norm before clipping (float64, on device; a norm that grows
+    by orders of magnitude flags exploding gradients).
 
     ``clip``: rescale the gradient to at most this global 2-norm (``None``: no clipping;
     :func:`oscdyn.gradients.clip_grad_norm`, whose norm does not overflow).
@@ -117,9 +119,11 @@ def train_step(
     loss = task.loss(model(inputs), targets)
     (loss * loss_scale if loss_scale != 1.0 else loss).backward()
     if clip is not None:
-        clip_grad_norm(model.parameters(), clip)
+        norm = clip_grad_norm(model.parameters(), clip)
+    else:
+        norm = gradient_norm(model.parameters())
     optimizer.step()
-    return loss.detach()
+    return loss.detach(), norm
 
 
 @torch.no_grad()
@@ -300,11 +304,13 @@ def train(
     # out-of-memory kill at 24 GB after 3600 steps; with this buffer it stays flat)
     step = 0 if resume is None else resume.step
     train_losses = torch.full((max(steps, step),), math.nan, device=device)
+    grad_norms = torch.full_like(train_losses, math.nan, dtype=torch.float64)
     evaluations: dict[str, list[float]] = {"step": [], "loss": [], "metric": [], "wall": []}
     session_start = time.perf_counter()
     start = session_start  # of the whole run: earlier sessions' seconds come before it
     if resume is not None:
         train_losses[:step] = resume.train_losses[:step].to(device, train_losses.dtype)
+        grad_norms[:step] = resume.grad_norms[:step].to(device)
         evaluations = {key: list(values) for key, values in resume.evaluations.items()}
         start -= resume.elapsed
 
@@ -324,6 +330,7 @@ def train(
             model={k: v.detach().cpu() for k, v in plain_model.state_dict().items()},
             optimizer=optimizer.state_dict(),
             train_losses=train_losses[:step].cpu().double(),
+            grad_norms=grad_norms[:step].cpu(),
             evaluations=evaluations,
             elapsed=time.perf_counter() - start,
             run=identity,
@@ -349,7 +356,7 @@ def train(
             if context is not None and context.is_distributed:
                 share = context.shard(len(inputs))
                 weight = (share.stop - share.start) / len(inputs)
-                loss = train_step(
+                loss, grad_norms[step] = train_step(
                     model,
                     optimizer,
                     task,
@@ -360,7 +367,9 @@ def train(
                 )
                 train_losses[step] = context.all_reduce_sum(loss * weight)
             else:
-                train_losses[step] = train_step(model, optimizer, task, inputs, targets, clip)
+                train_losses[step], grad_norms[step] = train_step(
+                    model, optimizer, task, inputs, targets, clip
+                )
             step += 1
             bar.update(1)
             session_time = time.perf_counter() - session_start
@@ -382,6 +391,7 @@ def train(
     history = xr.Dataset(
         {
             "train_loss": ("step", train_losses[:step].cpu().double().numpy()),
+            "grad_norm": ("step", grad_norms[:step].cpu().numpy()),
             "test_loss": ("evaluation", np.array(evaluations["loss"])),
             "test_metric": ("evaluation", np.array(evaluations["metric"])),
             "wall_time": ("evaluation", np.array(evaluations["wall"])),
@@ -399,4 +409,7 @@ def train(
         },
     )
     history["wall_time"].attrs["units"] = "s"
+    history["grad_norm"].attrs["description"] = (
+        "global 2-norm of each update's gradient before clipping (NaN: not recorded)"
+    )
     return TrainResult(plain_model, history, step, wall_time, stopped, task.baseline())
