@@ -6,12 +6,21 @@ from the trained parameters of the stage before (``init_from``: the previous sta
 memory. Every model gets the same stages and updates; the table gives, per stage, the test
 MSE before its first update (the previous stage's model at the new length), at its end and
 at best. Each stage writes ``learning_curve.nc``, ``.png``, ``summary.txt`` and
-``checkpoint.pt`` under ``--out/<model>/length-<T>``; ``--resume`` goes on with stages
-stopped part way (``--max-time``). Defaults: coRNN's released adding settings at length
-100 (lr 0.02), then lr 0.005; the LSTM at its lr 0.001 throughout::
+``checkpoint.pt`` under ``--out/<model>/stage-<k>-length-<T>``; ``--resume`` goes on with
+stages stopped part way (``--max-time``). Defaults: coRNN's released adding settings at
+length 100 (lr 0.02), then lr 0.005; the LSTM at its lr 0.001 throughout::
 
     python examples/adding_curriculum.py
     python examples/adding_curriculum.py --lengths 100 200 500 1000 --steps 3000 2000 2000 4000
+
+``--dt`` gives each stage its own base step (oscillator models), ``--option`` a system
+argument to every model. A length may repeat, for a stage at a lower rate. UnICORNN at
+length 1000 by a time-rescaled start: trained at length 100 with dt 1, then at length 1000
+with dt 0.1 (the same model run 10 times slower)::
+
+    python examples/adding_curriculum.py --models unicornn --option alpha=1.0 \\
+        --option num_layers=2 --option step_logit_range=6 --lengths 100 100 1000 \\
+        --dt 1 1 0.1 --steps 25000 5000 20000 --lr 0.01 0.001 0.001
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from oscdyn.tasks import (
     resolve_settings,
     run_experiment,
 )
+from oscdyn.tasks.command import parse_option
 
 
 def main() -> None:
@@ -38,6 +48,17 @@ def main() -> None:
     parser.add_argument(
         "--lr", type=float, nargs="+", default=None, help="per stage (default: see above)"
     )
+    parser.add_argument(
+        "--dt", type=float, nargs="+", default=None, help="per stage (default: the model's)"
+    )
+    parser.add_argument(
+        "--option",
+        type=parse_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument of every model's system, e.g. alpha=1.0; repeatable",
+    )
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-time", type=float, default=None, help="seconds per stage")
@@ -48,14 +69,15 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.steps) != len(args.lengths):
         parser.error(f"--steps needs one count per length ({len(args.lengths)})")
-    if args.lr is not None and len(args.lr) != len(args.lengths):
-        parser.error(f"--lr needs one rate per length ({len(args.lengths)})")
+    for flag, values in (("--lr", args.lr), ("--dt", args.dt)):
+        if values is not None and len(values) != len(args.lengths):
+            parser.error(f"{flag} needs one value per length ({len(args.lengths)})")
 
     rows = []
     for name in args.models:
         previous = None
         for stage, (length, steps) in enumerate(zip(args.lengths, args.steps, strict=True)):
-            out = Path(args.out) / name / f"length-{length}"
+            out = Path(args.out) / name / f"stage-{stage}-length-{length}"
             if args.lr is not None:
                 lr = args.lr[stage]
             elif name == "cornn":
@@ -63,7 +85,10 @@ def main() -> None:
             else:
                 lr = None  # the model's default
             resume = args.resume and (out / CHECKPOINT_NAME).exists()
-            settings = resolve_settings(name, hidden=args.hidden, lr=lr)
+            dt = None if args.dt is None else args.dt[stage]
+            settings = resolve_settings(
+                name, hidden=args.hidden, lr=lr, dt=dt, options=dict(args.option)
+            )
             run = run_experiment(
                 "adding",
                 settings,
@@ -86,6 +111,7 @@ def main() -> None:
                     name,
                     str(length),
                     f"{settings.lr:g}",
+                    "-" if settings.dt is None else f"{settings.dt:g}",
                     str(run.result.steps),
                     f"{run.result.wall_time:.0f}",
                     f"{float(history['test_metric'][0]):.4g}",
@@ -99,7 +125,7 @@ def main() -> None:
         f"adding problem by a curriculum, hidden {args.hidden}; memoryless baseline MSE "
         f"{ADDING_BASELINE_MSE:.4f} (= 1/6)"
     )
-    header = ["model", "length", "lr", "updates", "wall [s]", "MSE at start", "final MSE",
+    header = ["model", "length", "lr", "dt", "updates", "wall [s]", "MSE at start", "final MSE",
               "best MSE", "at update"]  # fmt: skip
     print("\n".join(aligned_table(header, rows, left=(0,))))
 

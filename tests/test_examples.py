@@ -105,14 +105,37 @@ def test_adding_curriculum_starts_each_stage_from_the_one_before(tmp_path: Path)
     argv = ["--lengths", "8", "16", "--steps", "4", "3", "--hidden", "4", "--eval-every", "2",
             "--test-size", "16", "--quiet", "--out", str(tmp_path)]  # fmt: skip
     table = rows(run_example("adding_curriculum.py", *argv))
-    assert table["cornn"][:4] == ["8", "0.02", "4", "0"] and table["cornn"][8:11] == [
-        "16", "0.005", "3"
+    assert table["cornn"][:5] == ["8", "0.02", "0.06", "4", "0"] and table["cornn"][9:13] == [
+        "16", "0.005", "0.06", "3"
     ]  # fmt: skip
-    assert table["lstm"][1] == "0.001" and table["lstm"][9] == "0.001"
+    assert table["lstm"][1:3] == ["0.001", "-"] and table["lstm"][10] == "0.001"
     for name in ("cornn", "lstm"):
-        summary = (tmp_path / name / "length-16" / "summary.txt").read_text()
-        first = tmp_path / name / "length-8" / "checkpoint.pt"
+        summary = (tmp_path / name / "stage-1-length-16" / "summary.txt").read_text()
+        first = tmp_path / name / "stage-0-length-8" / "checkpoint.pt"
         assert f"parameters initialised from {first} (step 4, adding problem, length 8" in summary
+
+
+def test_adding_curriculum_gives_each_stage_its_dt_and_repeats_a_length(tmp_path: Path) -> None:
+    # the time-rescaled start: a stage at a longer length with a smaller base step
+    argv = ["--models", "unicornn", "--option", "alpha=1.0", "--option", "num_layers=2",
+            "--lengths", "8", "8", "16", "--dt", "1", "1", "0.5", "--steps", "2", "2", "2",
+            "--lr", "0.01", "0.001", "0.001", "--hidden", "4", "--eval-every", "2",
+            "--test-size", "8", "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    output = run_example("adding_curriculum.py", *argv)
+    dts = [line.split()[3] for line in output.splitlines() if line.startswith("unicornn")]
+    assert dts == ["1", "1", "0.5"]
+    last = (tmp_path / "unicornn" / "stage-2-length-16" / "summary.txt").read_text()
+    assert "dt 0.5" in last and "alpha=1.0, num_layers=2" in last
+    previous = tmp_path / "unicornn" / "stage-1-length-8" / "checkpoint.pt"
+    assert f"initialised from {previous}" in last
+    short_dt = [*argv[: argv.index("--dt") + 1], "1", *argv[argv.index("--steps") :]]
+    failed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "adding_curriculum.py"), *short_dt],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 2 and "--dt needs one value per length (3)" in failed.stderr
 
 
 def test_sequential_mnist_runs_the_released_settings(tmp_path: Path) -> None:
