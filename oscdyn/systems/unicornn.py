@@ -29,6 +29,10 @@ class UnICORNNLayer(SecondOrderSystem):
     (``a = 8``), ``b = 0``. A wide ``r`` (e.g. 6) spreads the units' steps ``dt *
     sigmoid(c)``, and so their frequencies, over decades; on the adding problem it helps
     together with a larger ``dt`` (1 instead of 0.19), not alone (README, adding problem).
+    A trained unit can leave symplectic Euler's stability region, ``h_i * sqrt(alpha +
+    max(w_i, 0)) > 2``; over long sequences its gradients then explode (1e22 at length
+    500), so a model trained on short sequences goes on to longer ones with a smaller
+    ``dt`` (5 to 10 times smaller from length 100 to 1000 in the README's runs).
     """
 
     def __init__(
