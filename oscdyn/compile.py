@@ -90,7 +90,9 @@ class OscillatorRNN(nn.Module):
             self.log_dt = nn.Parameter(dt_value.log())
         else:
             self.register_buffer("fixed_dt", dt_value)
-        self._warn_if_unstable()
+        message = self._stability_message()
+        if message is not None:  # stacklevel: the caller of oscdyn.compile
+            warnings.warn(message, StabilityWarning, stacklevel=3)
         self.backend = backends.get(backend, self)
 
     @property
@@ -239,20 +241,35 @@ class OscillatorRNN(nn.Module):
                     raise ValueError(f"{name} contains NaN or infinite values")
         return u, y, v, steps
 
-    def _warn_if_unstable(self) -> None:
+    def omega_dt(self) -> float | None:
+        """The largest ``omega * h``: each unit's linear frequency times the step it takes.
+
+        An explicit scheme is linearly stable while this is below its ``stability_limit``
+        (2 for leapfrog and symplectic Euler). Per-unit steps (a per-unit ``dt``, or UnICORNN's
+        ``dt * sigmoid(c)``) pair with :meth:`~oscdyn.systems.SecondOrderSystem.unit_frequencies`;
+        a scalar step with ``max_frequency``. ``None`` when the system gives no frequency.
+        """
+        products = self._omega_h()
+        return None if products is None else float(products.max())
+
+    def check_stability(self) -> None:
+        """Warn :class:`StabilityWarning` if a step is beyond the integrator's stability limit.
+
+        Runs when the module is built; run it again after loading trained parameters (which
+        move UnICORNN's frequencies and steps) or changing ``dt``.
+        """
+        message = self._stability_message()
+        if message is not None:
+            warnings.warn(message, StabilityWarning, stacklevel=2)
+
+    def _stability_message(self) -> str | None:
         limit = self.integrator.stability_limit
-        omega = self.system.max_frequency()
-        if limit is None or math.isinf(limit) or not omega:
-            return
-        dt = torch.as_tensor(self.step_size()).detach()
-        stiffness = self.system.stiffness
-        if dt.ndim == 1 and isinstance(stiffness, Diagonal):
-            unit_omega = stiffness.eigenvalues().detach().clamp(min=0).sqrt()
-            product = float((unit_omega * dt).max())
-        else:
-            product = omega * float(dt.max())
-        if product < limit:
-            return
+        products = self._omega_h()
+        if limit is None or math.isinf(limit) or products is None:
+            return None
+        product = float(products.max())
+        if product <= 0 or product < limit:
+            return None
         name, system = self.integrator.name, type(self.system).__name__
         if limit == 0:
             message = (
@@ -260,13 +277,35 @@ class OscillatorRNN(nn.Module):
                 f"each step by sqrt(1 + (omega dt)^2); here omega_max*dt = {product:.3g} for "
                 f"{system}): stability limit omega*dt < 0"
             )
-        else:
+        elif products.ndim == 1:
+            unit = int(products.argmax())
+            omega = float(self.system.unit_frequencies()[unit])
+            step = float(torch.as_tensor(self.step_size()).detach().reshape(-1)[unit])
+            beyond = int((products >= limit).sum())
             message = (
-                f"dt = {dt.max().item():.4g} is beyond the stability limit of '{name}' for "
+                f"{beyond} of {products.numel()} units of {system} step beyond the stability "
+                f"limit of '{name}', omega*dt < {limit:.4g}: unit {unit} steps by h = "
+                f"{step:.4g} at omega = {omega:.4g} (omega*h = {product:.3g}; it needs "
+                f"h < {limit / omega:.4g})"
+            )
+        else:
+            omega = self.system.max_frequency()
+            message = (
+                f"dt = {float(self.dt.max()):.4g} is beyond the stability limit of '{name}' for "
                 f"{system}: it needs omega*dt < {limit:.4g}, i.e. dt < {limit / omega:.4g} at "
                 f"the largest frequency omega_max = {omega:.4g}; here omega_max*dt = {product:.3g}"
             )
-        warnings.warn(message, StabilityWarning, stacklevel=3)
+        return message
+
+    def _omega_h(self) -> Tensor | None:
+        """``omega_i * h_i`` per unit ``(units,)`` or a 0-d ``omega_max * h``; ``None``
+        without a frequency."""
+        step = torch.as_tensor(self.step_size()).detach()
+        units = self.system.unit_frequencies() if step.ndim == 1 else None
+        if units is not None:
+            return units.to(step) * step
+        omega = self.system.max_frequency()
+        return None if not omega else omega * step.max()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -329,10 +368,15 @@ class StackedOscillatorRNN(nn.Module):
             raise ValueError(f"dt must be one step or {len(stack)} (one per layer), got {dt}")
         self.stack = stack
         self.batch_first = batch_first
-        self.layers = nn.ModuleList(
-            OscillatorRNN(layer, integrator, step, backend, learn_dt, batch_first=True)
-            for layer, step in zip(stack.layers, steps, strict=True)
-        )
+        with warnings.catch_warnings():  # warned below, naming the layer
+            warnings.simplefilter("ignore", StabilityWarning)
+            self.layers = nn.ModuleList(
+                OscillatorRNN(layer, integrator, step, backend, learn_dt, batch_first=True)
+                for layer, step in zip(stack.layers, steps, strict=True)
+            )
+        message = self._stability_message()
+        if message is not None:  # stacklevel: the caller of oscdyn.compile
+            warnings.warn(message, StabilityWarning, stacklevel=3)
 
     def forward(
         self,
@@ -376,6 +420,25 @@ class StackedOscillatorRNN(nn.Module):
             with torch.no_grad():
                 x = layer.system.readout(positions, x)
         return xr.concat(datasets, dim="layer", combine_attrs="drop_conflicts")
+
+    def omega_dt(self) -> float | None:
+        """The largest :meth:`OscillatorRNN.omega_dt` over the layers."""
+        values = [v for v in (layer.omega_dt() for layer in self.layers) if v is not None]
+        return max(values) if values else None
+
+    def check_stability(self) -> None:
+        """:meth:`OscillatorRNN.check_stability` of every layer, the warning naming it."""
+        message = self._stability_message()
+        if message is not None:
+            warnings.warn(message, StabilityWarning, stacklevel=2)
+
+    def _stability_message(self) -> str | None:
+        messages = [
+            f"layer {index}: {message}"
+            for index, message in enumerate(layer._stability_message() for layer in self.layers)
+            if message is not None
+        ]
+        return "; ".join(messages) if messages else None
 
     def _layer_states(
         self, state: tuple[Tensor, Tensor] | None

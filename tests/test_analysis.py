@@ -188,6 +188,24 @@ def test_stability_limit_uses_the_largest_frequency_of_a_stack():
     assert stability_limit(stack, "symplectic_euler") == pytest.approx(expected, rel=1e-5)
 
 
+def test_compiled_omega_dt_reaches_the_limit_at_the_measured_stability_limit():
+    # the warning's omega_i h_i (unit_frequencies: sqrt(alpha + max(w_i, 0))) against the
+    # spectral radius of the linearised step: omega_dt is 2 exactly where the radius
+    # leaves the unit circle, including units with w_i < 0 (stiffness alpha there)
+    torch.manual_seed(1)
+    stack = UnICORNN(1, 8, num_layers=2, alpha=1.0, step_logit_range=6.0)
+    with torch.no_grad():
+        stack.layers[0].recurrent_weight.copy_(torch.linspace(-0.9, 4.0, 8))
+        stack.layers[1].recurrent_weight.fill_(-0.5)
+    limit = stability_limit(stack, "symplectic_euler")
+    assert compile_quietly(stack, "symplectic_euler", limit).omega_dt() == pytest.approx(2, 1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        oscdyn.compile(stack, "symplectic_euler", 0.999 * limit)
+    with pytest.warns(oscdyn.StabilityWarning, match=r"layer 0: 1 of 8 units"):
+        oscdyn.compile(stack, "symplectic_euler", 1.001 * limit)
+
+
 # --- energy drift and reversibility -----------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from oscdyn.systems import (
     HarmonicOscillator,
     OscillatorChain,
     Pendulum,
+    UnICORNN,
     VanDerPol,
 )
 
@@ -310,6 +311,31 @@ def test_no_warning_for_per_unit_dt_within_each_units_limit() -> None:
         oscdyn.compile(system, "leapfrog", dt=torch.tensor([1.5, 0.1]))
     with pytest.warns(oscdyn.StabilityWarning):
         oscdyn.compile(system, "leapfrog", dt=torch.tensor([0.1, 0.25]))
+
+
+def test_check_stability_after_training_moves_a_unit_beyond_the_limit() -> None:
+    # UnICORNN's units step by h_i = dt sigmoid(c_i) at omega_i = sqrt(alpha + max(w_i, 0)):
+    # a model built stable warns once its parameters (e.g. loaded trained ones) say otherwise
+    torch.manual_seed(0)
+    stack = UnICORNN(1, 8, num_layers=2, alpha=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rnn = oscdyn.compile(stack, "symplectic_euler", 1.0)
+        rnn.check_stability()
+    with torch.no_grad():
+        stack.layers[1].recurrent_weight[3] = 5.0  # omega = sqrt(6) = 2.449
+        stack.layers[1].step_logit[3] = 6.0  # h = sigmoid(6) = 0.9975
+    assert rnn.omega_dt() == pytest.approx(math.sqrt(6) * torch.sigmoid(torch.tensor(6.0)).item())
+    with pytest.warns(oscdyn.StabilityWarning) as record:
+        rnn.check_stability()
+    message = str(record[0].message)
+    assert message.startswith("layer 1: 1 of 8 units of UnICORNNLayer")
+    assert "omega*dt < 2" in message and "unit 3 steps by h = 0.9975 at omega = 2.449" in message
+    assert "it needs h < 0.8165" in message  # 2 / sqrt(6)
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():  # at half the step every unit is within the limit again
+        warnings.simplefilter("error")
+        oscdyn.compile(stack, "symplectic_euler", 0.5).check_stability()
 
 
 @pytest.mark.parametrize("dt", [0.1, 2.5, 100.0, 1e4])

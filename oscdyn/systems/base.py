@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from .operators import Operator
+from .operators import Diagonal, Operator
 
 __all__ = ["SecondOrderSystem"]
 
@@ -172,12 +172,30 @@ class SecondOrderSystem(nn.Module):
         """
         return None
 
+    def unit_frequencies(self) -> Tensor | None:
+        """Each unit's largest linear angular frequency ``(state_size,)`` (rad per time unit).
+
+        Defined for independent units (a ``Diagonal`` stiffness): ``sqrt(k_i)``; ``None``
+        otherwise. Systems whose force adds stiffness per unit override this with the bound
+        of its linearisation (UnICORNN: ``sqrt(alpha + w_i)``). Compiled with a per-unit
+        step ``h_i``, an explicit scheme is stable when every ``omega_i h_i`` is below its
+        ``stability_limit``.
+        """
+        if not isinstance(self.stiffness, Diagonal):
+            return None
+        with torch.no_grad():
+            return self.stiffness.eigenvalues().clamp(min=0).sqrt()
+
     def max_frequency(self) -> float | None:
         """Largest linear angular frequency ``sqrt(lambda_max(K))`` (rad per time unit).
 
         Used for the stability warnings of explicit schemes; ``None`` without stiffness.
-        Systems whose force adds stiffness override this with its linearisation.
+        Systems whose force adds stiffness override this (or :meth:`unit_frequencies`) with
+        its linearisation.
         """
+        units = self.unit_frequencies()
+        if units is not None:
+            return float(units.max())
         if self.stiffness is None:
             return None
         with torch.no_grad():

@@ -77,6 +77,10 @@ class HamiltonianRNN(SecondOrderSystem):
         # log cosh z = |z| + log(1 + exp(-2|z|)) - log 2, stable for large |z|
         return (z.abs() + F.softplus(-2 * z.abs()) - math.log(2.0)).sum(-1)
 
+    def unit_frequencies(self) -> None:
+        """``None``: ``W`` couples the units, so no unit has a frequency of its own."""
+        return None
+
     def max_frequency(self) -> float:
         """``sqrt(alpha + |W|_2^2)``: the largest frequency of the linearised dynamics."""
         with torch.no_grad():

@@ -30,9 +30,10 @@ class UnICORNNLayer(SecondOrderSystem):
     sigmoid(c)``, and so their frequencies, over decades; on the adding problem it helps
     together with a larger ``dt`` (1 instead of 0.19), not alone (README, adding problem).
     A trained unit can leave symplectic Euler's stability region, ``h_i * sqrt(alpha +
-    max(w_i, 0)) > 2``; over long sequences its gradients then explode (1e22 at length
-    500), so a model trained on short sequences goes on to longer ones with a smaller
-    ``dt`` (5 to 10 times smaller from length 100 to 1000 in the README's runs).
+    max(w_i, 0)) > 2`` (:meth:`unit_frequencies`; ``check_stability`` of the compiled
+    model warns); over long sequences its gradients then explode (1e22 at length 500), so
+    a model trained on short sequences goes on to longer ones with a smaller ``dt`` (5 to
+    10 times smaller from length 100 to 1000 in the README's runs).
     """
 
     def __init__(
@@ -60,6 +61,12 @@ class UnICORNNLayer(SecondOrderSystem):
 
     def step_scale(self) -> Tensor:
         return torch.sigmoid(self.step_logit)
+
+    def unit_frequencies(self) -> Tensor:
+        """``sqrt(alpha + max(w_i, 0))``: the force's linearisation ``w_i sech^2(.)`` adds
+        at most ``max(w_i, 0)`` to the stiffness ``alpha`` (at ``w_i y + V u + b = 0``)."""
+        with torch.no_grad():
+            return (self.alpha + self.recurrent_weight.clamp(min=0)).sqrt()
 
     def encode_input(self, u: Tensor) -> Tensor:
         """``V u + b`` for the whole sequence."""
