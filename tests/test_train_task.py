@@ -9,6 +9,7 @@ import math
 import shlex
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import torch
 import xarray as xr
 
+import oscdyn
 from oscdyn.tasks import (
     MODELS,
     AddingProblem,
@@ -147,6 +149,7 @@ def test_lr_drops_divide_the_rate_by_ten_after_their_updates(monkeypatch) -> Non
     result = _tiny_run("lstm", 6, lr_drops=(4, 2))
     assert used == pytest.approx([0.02, 0.02, 0.002, 0.002, 0.0002, 0.0002])
     assert result.steps == 6
+    assert np.isnan(result.history["omega_dt"]).all()  # an LSTM has no oscillator frequency
     for bad, message in (((0,), "positive update counts, got 0"), ((3, 3), "distinct")):
         with pytest.raises(ValueError, match=message):
             _tiny_run("lstm", 6, lr_drops=bad)
@@ -206,12 +209,19 @@ def test_checkpoint_errors_and_atomic_writes(tmp_path: Path, monkeypatch) -> Non
     damaged.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="is not a readable oscdyn checkpoint"):
         TrainingCheckpoint.load(damaged)
-    # a checkpoint written before gradient norms were recorded resumes with NaN for them
+    # a checkpoint written before gradient norms and omega*dt were recorded resumes with
+    # NaN for them
     older = torch.load(path, weights_only=True)
-    del older["grad_norms"]
+    del older["grad_norms"], older["evaluations"]["omega_dt"]
     torch.save(older, damaged)
     assert torch.isnan(TrainingCheckpoint.load(damaged).grad_norms).all()
     assert len(TrainingCheckpoint.load(damaged).grad_norms) == 4
+    omega_dt = TrainingCheckpoint.load(damaged).evaluations["omega_dt"]
+    assert len(omega_dt) == len(saved.evaluations["step"]) and np.isnan(omega_dt).all()
+    del older["evaluations"]["wall"]
+    torch.save(older, damaged)
+    with pytest.raises(ValueError, match="evaluations must have keys"):
+        TrainingCheckpoint.load(damaged)
     torch.save({"format": 99}, damaged)
     with pytest.raises(ValueError, match="not an oscdyn training checkpoint of format 1"):
         TrainingCheckpoint.load(damaged)
@@ -301,6 +311,45 @@ def test_init_from_starts_a_new_run_from_another_runs_parameters(tmp_path: Path)
     assert not any((tmp_path / name).exists() for name in "xyz")  # no empty folders left
 
 
+def test_init_from_warns_when_trained_units_step_beyond_the_limit_at_the_new_dt(
+    tmp_path: Path,
+) -> None:
+    # UnICORNN's unit i steps by h_i = dt sigmoid(c_i) at omega_i = sqrt(alpha + max(w_i, 0));
+    # symplectic Euler needs omega_i h_i < 2. A checkpoint with one unit at omega 3 and
+    # sigmoid(c) 0.9 is stable at dt 0.5 (1.35) and beyond the limit at dt 1 (2.7).
+    settings = resolve_settings("unicornn", hidden=4, batch=4, lr=1e-12, dt=0.5,
+                                options={"alpha": 1.0})  # fmt: skip
+    common = {"steps": 1, "length": 6, "eval_every": 1, "test_size": 4, "device": "cpu",
+              "progress": False}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", oscdyn.StabilityWarning)
+        source = run_experiment("adding", settings, out=tmp_path / "source", **common)
+    checkpoint = tmp_path / "source" / "checkpoint.pt"
+    saved = TrainingCheckpoint.load(checkpoint)
+    saved.model["rnn.stack.layers.0.recurrent_weight"][2] = 8.0
+    saved.model["rnn.stack.layers.0.step_logit"][2] = math.log(9.0)  # sigmoid = 0.9
+    saved.save(checkpoint)
+    assert float(source.result.history["omega_dt"][0]) < 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", oscdyn.StabilityWarning)
+        stable = run_experiment("adding", settings, out=tmp_path / "half", init_from=checkpoint,
+                                **common)  # fmt: skip
+    np.testing.assert_allclose(stable.result.history["omega_dt"].values, 1.35, rtol=1e-6)
+    assert "1.35 at the end; symplectic_euler is stable below 2, this is within it" in (
+        stable.summary
+    )
+    faster = resolve_settings("unicornn", hidden=4, batch=4, lr=1e-12, dt=1.0,
+                              options={"alpha": 1.0})  # fmt: skip
+    with pytest.warns(oscdyn.StabilityWarning, match=r"unit 2 steps by h = 0\.9 at omega = 3\b"):
+        beyond = run_experiment("adding", faster, out=tmp_path / "one", init_from=checkpoint,
+                                **common)  # fmt: skip
+    np.testing.assert_allclose(beyond.result.history["omega_dt"].values, 2.7, rtol=1e-6)
+    assert "2.7 at the end; symplectic_euler is stable below 2, this is beyond it" in (
+        beyond.summary
+    )
+    assert beyond.summary.splitlines()[6].endswith("omega*dt")  # the table's last column
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_reads_out_the_last_step_or_every_step(name: str) -> None:
     if name == "unitary":
@@ -337,7 +386,7 @@ def test_unicornn_options_reach_its_layers() -> None:
     torch.manual_seed(0)
     layers = build_model(AddingProblem(8), settings).rnn.stack.layers
     assert len(layers) == 2 and all(layer.alpha == 1.0 for layer in layers)
-    assert max(float(layer.step_logit.abs().max()) for layer in layers) > 1.0
+    assert max(float(layer.step_logit.detach().abs().max()) for layer in layers) > 1.0
 
 
 def test_settings_errors() -> None:
@@ -397,6 +446,8 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
         assert ds["train_loss"].dims == ("step",) and ds.sizes["step"] == 4
         assert ds["grad_norm"].dims == ("step",) and np.all(ds["grad_norm"].values > 0)
         assert list(ds["evaluation_step"].values) == [0, 2, 4]
+        # coRNN's units: omega = sqrt(gamma), stepped by the scalar dt
+        np.testing.assert_allclose(ds["omega_dt"].values, math.sqrt(2.7) * 0.06, rtol=1e-6)
         assert ds.attrs["model"] == "cornn" and ds.attrs["integrator"] == "imex"
         assert (
             ds.attrs["sequence_length"] == 20 and ds.attrs["options"] == "epsilon=15.0, gamma=2.7"

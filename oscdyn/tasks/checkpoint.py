@@ -30,7 +30,8 @@ __all__ = ["CHECKPOINT_NAME", "TrainingCheckpoint"]
 #: the checkpoint's file name in ``oscdyn train-task``'s output folder
 CHECKPOINT_NAME = "checkpoint.pt"
 _FORMAT = 1
-_EVALUATION_KEYS = ("step", "loss", "metric", "wall")
+_EVALUATION_KEYS = ("step", "loss", "metric", "wall", "omega_dt")
+_ADDED_KEYS = ("omega_dt",)  # absent from older checkpoints: NaN there
 
 
 @dataclass
@@ -45,7 +46,8 @@ class TrainingCheckpoint:
         grad_norms: ``(step,)`` float64, each update's gradient norm before clipping
             (NaN in checkpoints written before it was recorded).
         evaluations: lists ``step``, ``loss``, ``metric``, ``wall`` (seconds since the run's
-            first start, earlier sessions included), one entry per evaluation.
+            first start, earlier sessions included), ``omega_dt`` (the model's largest
+            ``omega * h``, NaN without one or in older checkpoints), one per evaluation.
         elapsed: training seconds spent before this checkpoint, all sessions together.
         run: the settings that identify the run (plain Python values).
         source: the file it was loaded from (``None`` if not loaded), named in errors.
@@ -101,7 +103,9 @@ class TrainingCheckpoint:
                 f"{path} is not an oscdyn training checkpoint of format {_FORMAT} "
                 f"(found format {data.get('format') if isinstance(data, dict) else None!r})"
             )
-        evaluations = data["evaluations"]
+        evaluations = dict(data["evaluations"])
+        for key in _ADDED_KEYS:
+            evaluations.setdefault(key, [float("nan")] * len(evaluations.get("step", ())))
         if sorted(evaluations) != sorted(_EVALUATION_KEYS):
             raise ValueError(f"{path}: evaluations must have keys {_EVALUATION_KEYS}")
         return cls(

@@ -181,7 +181,8 @@ def run_experiment(
     ``init_from``: start a new run from the trained parameters of another run's checkpoint
     (the same model and hidden size; the task, its length and the training settings may
     differ, and fixed settings such as ``dt`` or coRNN's ``gamma`` stay this run's), e.g. a
-    curriculum over sequence lengths. Adam starts afresh.
+    curriculum over sequence lengths. Adam starts afresh. ``StabilityWarning`` if a trained
+    unit steps beyond the scheme's limit at this run's ``dt``.
 
     ``lr_drops``: updates after which Adam's rate is divided by 10 (see
     :func:`~oscdyn.tasks.train.train`).
@@ -213,6 +214,7 @@ def run_experiment(
     if init_from is not None:
         init_from = os.fspath(init_from)
         initialised_from = _initialise(model, settings, init_from)
+        model.check_stability()  # trained units may be beyond the limit at this run's dt
     elif resumed is not None:  # a resumed run keeps the start it had
         init_from = resumed.run.get("init_from")
         initialised_from = resumed.run.get("initialised_from")

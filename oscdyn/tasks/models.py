@@ -94,6 +94,14 @@ class TaskModel(nn.Module):
         """The outputs the task reads: the last step, or every step when ``per_step``."""
         return sequence if self.per_step else sequence[:, -1]
 
+    def omega_dt(self) -> float | None:
+        """The recurrence's largest ``omega * h`` (``OscillatorRNN.omega_dt``); ``None``
+        when it is not an oscillator."""
+        return None
+
+    def check_stability(self) -> None:
+        """Warn ``StabilityWarning`` if the recurrence steps beyond its scheme's limit."""
+
 
 class OscillatorTaskModel(TaskModel):
     """A compiled oscillator recurrence and a linear readout of its positions."""
@@ -103,6 +111,12 @@ class OscillatorTaskModel(TaskModel):
         self.rnn = rnn
         self.readout = readout
         self.per_step = per_step
+
+    def omega_dt(self) -> float | None:
+        return self.rnn.omega_dt()
+
+    def check_stability(self) -> None:
+        self.rnn.check_stability()
 
     def forward(self, u: Tensor) -> Tensor:
         y_seq, _ = self.rnn(u)

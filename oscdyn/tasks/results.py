@@ -5,6 +5,7 @@ Every file is written atomically (``oscdyn.io``, ``oscdyn.plot``).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..integrators import get as get_integrator
 from ..io import write_netcdf, write_text
 from ..plot import finite, new_figure, save_png
 from ..tables import aligned_table
@@ -68,6 +70,9 @@ def summary(
     metric = task.metric_name
     losses = history["train_loss"].values
     grad_norms = history["grad_norm"].values
+    omega_dt = history["omega_dt"].values if "omega_dt" in history else None
+    limit = get_integrator(settings.integrator).stability_limit if spec.oscillator else None
+    show_omega_dt = omega_dt is not None and not np.isnan(omega_dt).all()
     rows = []
     previous = 0
     for k, step in enumerate(history["evaluation_step"].values):
@@ -85,8 +90,11 @@ def summary(
                 f"{history['test_loss'].values[k]:.4g}",
                 f"{history['test_metric'].values[k]:.4g}",
             ]
+            + ([f"{omega_dt[k]:.3g}"] if show_omega_dt else [])
         )
     header = ["step", "wall [s]", "train loss", "max grad norm", "test loss", f"test {metric}"]
+    if show_omega_dt:
+        header.append("omega*dt")
     scheme = (
         f"integrator {settings.integrator}, dt {settings.dt:g}, backend {settings.backend}; "
         if spec.oscillator
@@ -127,9 +135,26 @@ def summary(
         "the updates since the previous evaluation; wall: seconds since the start, evaluations "
         "included",
     ]
+    if show_omega_dt:
+        lines.append(_omega_dt_text(float(omega_dt[-1]), settings.integrator, limit))
     if "command" in info:
         lines.append(f"command: {info['command']}")
     return "\n".join(lines) + "\n"
+
+
+def _omega_dt_text(final: float, integrator: str, limit: float | None) -> str:
+    text = (
+        "omega*dt: the largest linear frequency times step over the units (omega_i * h_i), "
+        f"{final:.3g} at the end"
+    )
+    if limit is None or math.isinf(limit):
+        return f"{text}; {integrator} has no stability limit"
+    if limit == 0:
+        return f"{text}; {integrator} is unstable for undamped oscillation at every dt"
+    verdict = (
+        "beyond it (gradients over long sequences may explode)" if final >= limit else "within it"
+    )
+    return f"{text}; {integrator} is stable below {limit:.4g}, this is {verdict}"
 
 
 def plot_learning_curve(

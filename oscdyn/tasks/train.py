@@ -148,8 +148,9 @@ class TrainResult:
 
     ``history``: an ``xarray.Dataset`` with ``train_loss`` along ``step`` (the loss of each
     update's batch) and ``test_loss``, ``test_metric``, ``wall_time`` (seconds since the
-    start, evaluations included) along ``evaluation`` (coordinate ``evaluation_step``: the
-    updates done before it). ``stopped``: ``"steps"``, ``"max_time"`` or ``"non-finite
+    start, evaluations included), ``omega_dt`` (the model's largest ``omega * h``, NaN if
+    it has none) along ``evaluation`` (coordinate ``evaluation_step``: the updates done
+    before it). ``stopped``: ``"steps"``, ``"max_time"`` or ``"non-finite
     loss"``.
     """
 
@@ -305,7 +306,10 @@ def train(
     step = 0 if resume is None else resume.step
     train_losses = torch.full((max(steps, step),), math.nan, device=device)
     grad_norms = torch.full_like(train_losses, math.nan, dtype=torch.float64)
-    evaluations: dict[str, list[float]] = {"step": [], "loss": [], "metric": [], "wall": []}
+    evaluations: dict[str, list[float]] = {
+        key: [] for key in ("step", "loss", "metric", "wall", "omega_dt")
+    }
+    omega_dt = getattr(plain_model, "omega_dt", lambda: None)
     session_start = time.perf_counter()
     start = session_start  # of the whole run: earlier sessions' seconds come before it
     if resume is not None:
@@ -320,6 +324,8 @@ def train(
         evaluations["loss"].append(loss)
         evaluations["metric"].append(metric)
         evaluations["wall"].append(time.perf_counter() - start)
+        product = omega_dt()
+        evaluations["omega_dt"].append(math.nan if product is None else product)
         return loss, metric
 
     def save_checkpoint(step: int) -> None:
@@ -395,6 +401,7 @@ def train(
             "test_loss": ("evaluation", np.array(evaluations["loss"])),
             "test_metric": ("evaluation", np.array(evaluations["metric"])),
             "wall_time": ("evaluation", np.array(evaluations["wall"])),
+            "omega_dt": ("evaluation", np.array(evaluations["omega_dt"], dtype=np.float64)),
         },
         coords={
             "step": np.arange(1, step + 1),
@@ -411,5 +418,9 @@ def train(
     history["wall_time"].attrs["units"] = "s"
     history["grad_norm"].attrs["description"] = (
         "global 2-norm of each update's gradient before clipping (NaN: not recorded)"
+    )
+    history["omega_dt"].attrs["description"] = (
+        "largest linear frequency times step, omega_i * h_i, over the oscillator's units; an "
+        "explicit scheme is linearly stable below its stability_limit (NaN: no oscillator)"
     )
     return TrainResult(plain_model, history, step, wall_time, stopped, task.baseline())
