@@ -290,8 +290,9 @@ class OscillatorRNN(nn.Module):
             )
         else:
             omega = self.system.max_frequency()
+            step = float(torch.as_tensor(self.step_size()).detach().max())
             message = (
-                f"dt = {float(self.dt.max()):.4g} is beyond the stability limit of '{name}' for "
+                f"dt = {step:.4g} is beyond the stability limit of '{name}' for "
                 f"{system}: it needs omega*dt < {limit:.4g}, i.e. dt < {limit / omega:.4g} at "
                 f"the largest frequency omega_max = {omega:.4g}; here omega_max*dt = {product:.3g}"
             )
