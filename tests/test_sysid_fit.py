@@ -145,6 +145,11 @@ def test_model_file_round_trip_and_diagnostics(
     margin = stability_margin(loaded)
     assert margin["limit"] == float("inf") and margin["dt_max"] == float("inf")
     duffing = fit(DuffingModel(), train, "leapfrog", iterations=5, **options).model
+    margin = stability_margin(duffing)  # leapfrog: omega_max h < 2
+    assert margin["limit"] == 2
+    assert margin["omega_h"] == pytest.approx(duffing.system.max_frequency() * duffing.step)
+    seconds_per_step = duffing.settings["sample_time"] / duffing.settings["substeps"]
+    assert margin["dt_max"] == pytest.approx(2 / margin["omega_h"] * seconds_per_step)
     growth = gradient_growth_rate(duffing, test, horizon=60)
     # a damped oscillator forgets its initial state at its envelope rate c/2 per unit time
     # (over a short horizon: along a large-amplitude input the cubic spring modulates it)

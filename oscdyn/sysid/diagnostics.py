@@ -32,8 +32,7 @@ def stability_margin(model: SimulationModel) -> dict[str, float]:
     stable schemes, NaN where the scheme states no limit."""
     limit = get_integrator(model.settings["integrator"]).stability_limit
     limit = math.nan if limit is None else float(limit)
-    omega = model.system.max_frequency() or 0.0  # rad per model time unit
-    omega_h = omega * model.step
+    omega_h = model.rnn.omega_dt() or 0.0  # largest frequency (rad per time unit) x step
     seconds_per_step = model.settings["sample_time"] / model.settings["substeps"]
     if math.isnan(limit):
         dt_max = math.nan
