@@ -280,7 +280,7 @@ class OscillatorRNN(nn.Module):
         elif products.ndim == 1:
             unit = int(products.argmax())
             omega = float(self.system.unit_frequencies()[unit])
-            step = float(torch.as_tensor(self.step_size()).detach().reshape(-1)[unit])
+            step = product / omega  # omega > 0: its product is beyond a positive limit
             beyond = int((products >= limit).sum())
             message = (
                 f"{beyond} of {products.numel()} units of {system} step beyond the stability "
@@ -290,7 +290,7 @@ class OscillatorRNN(nn.Module):
             )
         else:
             omega = self.system.max_frequency()
-            step = float(torch.as_tensor(self.step_size()).detach().max())
+            step = product / omega
             message = (
                 f"dt = {step:.4g} is beyond the stability limit of '{name}' for "
                 f"{system}: it needs omega*dt < {limit:.4g}, i.e. dt < {limit / omega:.4g} at "
