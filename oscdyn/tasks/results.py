@@ -70,9 +70,8 @@ def summary(
     metric = task.metric_name
     losses = history["train_loss"].values
     grad_norms = history["grad_norm"].values
-    omega_dt = history["omega_dt"].values if "omega_dt" in history else None
-    limit = get_integrator(settings.integrator).stability_limit if spec.oscillator else None
-    show_omega_dt = omega_dt is not None and not np.isnan(omega_dt).all()
+    omega_dt = history["omega_dt"].values
+    show_omega_dt = not np.isnan(omega_dt).all()  # NaN throughout: not an oscillator
     rows = []
     previous = 0
     for k, step in enumerate(history["evaluation_step"].values):
@@ -136,13 +135,14 @@ def summary(
         "included",
     ]
     if show_omega_dt:
-        lines.append(_omega_dt_text(float(omega_dt[-1]), settings.integrator, limit))
+        lines.append(_omega_dt_text(float(omega_dt[-1]), settings.integrator))
     if "command" in info:
         lines.append(f"command: {info['command']}")
     return "\n".join(lines) + "\n"
 
 
-def _omega_dt_text(final: float, integrator: str, limit: float | None) -> str:
+def _omega_dt_text(final: float, integrator: str) -> str:
+    limit = get_integrator(integrator).stability_limit
     text = (
         "omega*dt: the largest linear frequency times step over the units (omega_i * h_i), "
         f"{final:.3g} at the end"
