@@ -90,7 +90,7 @@ class OscillatorRNN(nn.Module):
             self.log_dt = nn.Parameter(dt_value.log())
         else:
             self.register_buffer("fixed_dt", dt_value)
-        message = self._stability_message()
+        message = self.stability_message()
         if message is not None:  # stacklevel: the caller of oscdyn.compile
             warnings.warn(message, StabilityWarning, stacklevel=3)
         self.backend = backends.get(backend, self)
@@ -258,11 +258,13 @@ class OscillatorRNN(nn.Module):
         Runs when the module is built; run it again after loading trained parameters (which
         move UnICORNN's frequencies and steps) or changing ``dt``.
         """
-        message = self._stability_message()
+        message = self.stability_message()
         if message is not None:
             warnings.warn(message, StabilityWarning, stacklevel=2)
 
-    def _stability_message(self) -> str | None:
+    def stability_message(self) -> str | None:
+        """What :meth:`check_stability` would warn (which units, their ``h`` and ``omega``, the
+        ``h`` they need), or ``None`` while every step is within the limit."""
         limit = self.integrator.stability_limit
         products = self._omega_h()
         if limit is None or math.isinf(limit) or products is None:
@@ -375,7 +377,7 @@ class StackedOscillatorRNN(nn.Module):
                 OscillatorRNN(layer, integrator, step, backend, learn_dt, batch_first=True)
                 for layer, step in zip(stack.layers, steps, strict=True)
             )
-        message = self._stability_message()
+        message = self.stability_message()
         if message is not None:  # stacklevel: the caller of oscdyn.compile
             warnings.warn(message, StabilityWarning, stacklevel=3)
 
@@ -429,14 +431,16 @@ class StackedOscillatorRNN(nn.Module):
 
     def check_stability(self) -> None:
         """:meth:`OscillatorRNN.check_stability` of every layer, the warning naming it."""
-        message = self._stability_message()
+        message = self.stability_message()
         if message is not None:
             warnings.warn(message, StabilityWarning, stacklevel=2)
 
-    def _stability_message(self) -> str | None:
+    def stability_message(self) -> str | None:
+        """:meth:`OscillatorRNN.stability_message` of the layers beyond their limit, each
+        prefixed by its index; ``None`` when none is."""
         messages = [
             f"layer {index}: {message}"
-            for index, message in enumerate(layer._stability_message() for layer in self.layers)
+            for index, message in enumerate(layer.stability_message() for layer in self.layers)
             if message is not None
         ]
         return "; ".join(messages) if messages else None

@@ -322,6 +322,7 @@ def test_check_stability_after_training_moves_a_unit_beyond_the_limit() -> None:
         warnings.simplefilter("error")
         rnn = oscdyn.compile(stack, "symplectic_euler", 1.0)
         rnn.check_stability()
+    assert rnn.stability_message() is None
     with torch.no_grad():
         stack.layers[1].recurrent_weight[3] = 5.0  # omega = sqrt(6) = 2.449
         stack.layers[1].step_logit[3] = 6.0  # h = sigmoid(6) = 0.9975
@@ -329,6 +330,7 @@ def test_check_stability_after_training_moves_a_unit_beyond_the_limit() -> None:
     with pytest.warns(oscdyn.StabilityWarning) as record:
         rnn.check_stability()
     message = str(record[0].message)
+    assert message == rnn.stability_message()
     assert message.startswith("layer 1: 1 of 8 units of UnICORNNLayer")
     assert "omega*dt < 2" in message and "unit 3 steps by h = 0.9975 at omega = 2.449" in message
     assert "it needs h < 0.8165" in message  # 2 / sqrt(6)

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 import math
+import re
 import shlex
 import subprocess
 import sys
@@ -348,6 +349,47 @@ def test_init_from_warns_when_trained_units_step_beyond_the_limit_at_the_new_dt(
         beyond.summary
     )
     assert beyond.summary.splitlines()[6].endswith("omega*dt")  # the table's last column
+
+
+class _Drifting(torch.nn.Module):
+    """Predicts one learned value for every sequence; "beyond its limit" while it exceeds
+    0.5 (a stand-in for a unit whose omega*h training pushes past the limit)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = torch.nn.Parameter(torch.tensor(value))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(len(u), 1)
+
+    def omega_dt(self) -> float:
+        return 4 * self.value.item()
+
+    def stability_message(self) -> str | None:
+        value = self.value.item()
+        return f"value {value:.2f} > 0.5" if value > 0.5 else None
+
+
+def test_training_warns_once_when_it_moves_the_model_beyond_its_stability_limit() -> None:
+    # the adding targets average 1: Adam at lr 0.1 raises the value by about 0.1 per update,
+    # past 0.5 between the evaluations after 4 and 6 updates, and it stays beyond
+    task = AddingProblem(5)
+    common = {"steps": 12, "batch_size": 8, "lr": 0.1, "eval_every": 2, "test_size": 8,
+              "progress": False}  # fmt: skip
+    with pytest.warns(oscdyn.StabilityWarning) as caught:
+        result = train(_Drifting(0.0), task, **common)
+    assert len(caught) == 1  # not again at the later evaluations beyond the limit
+    assert re.fullmatch(
+        r"after 6 updates, training moved the model beyond its stability limit: "
+        r"value 0\.\d\d > 0\.5",
+        str(caught[0].message),
+    )
+    assert caught[0].filename == __file__  # points at the caller of train
+    omega_dt = result.history["omega_dt"].values
+    assert omega_dt[2] < 2 < omega_dt[3] and (omega_dt[3:] > 2).all()
+    with warnings.catch_warnings():  # beyond from the start: warned when built or loaded
+        warnings.simplefilter("error", oscdyn.StabilityWarning)
+        train(_Drifting(0.8), task, **common)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -11,6 +11,7 @@ built). Each :class:`ModelSpec` names where its defaults come from; the user's `
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import compile as compile_system
+from ..compile import StabilityWarning
 from ..systems import (
     CoRNN,
     HamiltonianRNN,
@@ -99,8 +101,16 @@ class TaskModel(nn.Module):
         when it is not an oscillator."""
         return None
 
+    def stability_message(self) -> str | None:
+        """Which units step beyond the recurrence's stability limit
+        (``OscillatorRNN.stability_message``); ``None`` when none does or it is no oscillator."""
+        return None
+
     def check_stability(self) -> None:
         """Warn ``StabilityWarning`` if the recurrence steps beyond its scheme's limit."""
+        message = self.stability_message()
+        if message is not None:
+            warnings.warn(message, StabilityWarning, stacklevel=2)
 
 
 class OscillatorTaskModel(TaskModel):
@@ -115,8 +125,8 @@ class OscillatorTaskModel(TaskModel):
     def omega_dt(self) -> float | None:
         return self.rnn.omega_dt()
 
-    def check_stability(self) -> None:
-        self.rnn.check_stability()
+    def stability_message(self) -> str | None:
+        return self.rnn.stability_message()
 
     def forward(self, u: Tensor) -> Tensor:
         y_seq, _ = self.rnn(u)

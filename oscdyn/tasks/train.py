@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ import xarray as xr
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..compile import StabilityWarning
 from ..distributed import DistributedContext
 from ..gradients import clip_grad_norm, gradient_norm
 from .base import Baseline, SequenceTask, check_batch_size
@@ -272,6 +274,11 @@ def train(
         lr_drops: updates after which the rate is divided by 10 (:func:`learning_rate`),
             as the papers' released scripts do at fixed epochs; a function of the update
             count alone, so a resumed run keeps the schedule.
+
+    A model with ``omega_dt()`` has it recorded at each evaluation; one with
+    ``stability_message()`` (an oscillator's :class:`~oscdyn.tasks.models.TaskModel`) warns
+    :class:`~oscdyn.StabilityWarning` at the first evaluation that finds it beyond its
+    scheme's stability limit after being within it.
     """
     for label, value in (("steps", steps), ("eval_every", eval_every)):
         check_batch_size(value, label)
@@ -310,6 +317,10 @@ def train(
         key: [] for key in ("step", "loss", "metric", "wall", "omega_dt")
     }
     omega_dt = getattr(plain_model, "omega_dt", lambda: None)
+    stability_message = getattr(plain_model, "stability_message", lambda: None)
+    # warned when training moves a unit beyond the limit (a model built or loaded beyond it
+    # was warned about then), and again after it came back within it and crossed once more
+    beyond_limit = stability_message() is not None
     session_start = time.perf_counter()
     start = session_start  # of the whole run: earlier sessions' seconds come before it
     if resume is not None:
@@ -326,6 +337,16 @@ def train(
         evaluations["wall"].append(time.perf_counter() - start)
         product = omega_dt()
         evaluations["omega_dt"].append(math.nan if product is None else product)
+        nonlocal beyond_limit
+        message = stability_message()
+        if message is not None and not beyond_limit and writes:
+            warnings.warn(
+                f"after {step} updates, training moved the model beyond its stability limit: "
+                f"{message}",
+                StabilityWarning,
+                stacklevel=3,
+            )
+        beyond_limit = message is not None
         return loss, metric
 
     def save_checkpoint(step: int) -> None:
