@@ -481,7 +481,8 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
     summary = (out / "summary.txt").read_text()
     assert stdout.startswith(summary) and f"wrote {out / 'summary.txt'}" in stdout
     assert "step  wall [s]  train loss  max grad norm  test loss  test mse" in summary
-    assert "integrator imex, dt 0.06" in summary and "gamma=2.7" in summary
+    assert "integrator imex, dt 0.06, backend auto (fused); " in summary  # what auto chose
+    assert "gamma=2.7" in summary
     assert "Adam lr 0.02 (divided by 10 after updates 2, 3), batch 8" in summary
     assert "baseline: mse 0.1667, loss 0.1667; predict 1 (the mean of the sum)" in summary
     with xr.open_dataset(out / "learning_curve.nc", engine="h5netcdf") as ds:
@@ -491,6 +492,7 @@ def test_cli_writes_netcdf_png_and_summary(tmp_path: Path) -> None:
         # coRNN's units: omega = sqrt(gamma), stepped by the scalar dt
         np.testing.assert_allclose(ds["omega_dt"].values, math.sqrt(2.7) * 0.06, rtol=1e-6)
         assert ds.attrs["model"] == "cornn" and ds.attrs["integrator"] == "imex"
+        assert (ds.attrs["backend"], ds.attrs["backend_used"]) == ("auto", "fused")
         assert (
             ds.attrs["sequence_length"] == 20 and ds.attrs["options"] == "epsilon=15.0, gamma=2.7"
         )

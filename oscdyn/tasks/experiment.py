@@ -283,6 +283,7 @@ def run_experiment(
         "threads": torch.get_num_threads(),
         "processes": 1 if context is None else context.world_size,
         "parameters": parameter_count(model),
+        "backend_used": model.backend_name(),
         "clip": clip,
         "lr_drops": list(lr_drops) or None,
         "seed": seed,

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import compile as compile_system
-from ..compile import StabilityWarning
+from ..compile import StabilityWarning, StackedOscillatorRNN
 from ..systems import (
     CoRNN,
     HamiltonianRNN,
@@ -101,6 +101,11 @@ class TaskModel(nn.Module):
         when it is not an oscillator."""
         return None
 
+    def backend_name(self) -> str | None:
+        """The backend that runs the recurrence (``auto`` resolved); ``None`` when it is no
+        compiled oscillator."""
+        return None
+
     def stability_message(self) -> str | None:
         """Which units step beyond the recurrence's stability limit
         (``OscillatorRNN.stability_message``); ``None`` when none does or it is no oscillator."""
@@ -124,6 +129,11 @@ class OscillatorTaskModel(TaskModel):
 
     def omega_dt(self) -> float | None:
         return self.rnn.omega_dt()
+
+    def backend_name(self) -> str:
+        """Layers on different backends are named in order, joined by ``/``."""
+        layers = self.rnn.layers if isinstance(self.rnn, StackedOscillatorRNN) else [self.rnn]
+        return "/".join(dict.fromkeys(layer.backend.name for layer in layers))
 
     def stability_message(self) -> str | None:
         return self.rnn.stability_message()

@@ -94,11 +94,14 @@ def summary(
     header = ["step", "wall [s]", "train loss", "max grad norm", "test loss", f"test {metric}"]
     if show_omega_dt:
         header.append("omega*dt")
-    scheme = (
-        f"integrator {settings.integrator}, dt {settings.dt:g}, backend {settings.backend}; "
-        if spec.oscillator
-        else ""
-    )
+    scheme = ""
+    if spec.oscillator:
+        used = info.get("backend_used")  # what auto chose
+        chosen = f" ({used})" if used and used != settings.backend else ""
+        scheme = (
+            f"integrator {settings.integrator}, dt {settings.dt:g}, "
+            f"backend {settings.backend}{chosen}; "
+        )
     best_step, best_value = result.best(task.higher_is_better)
     baseline = result.baseline
     lines = [
