@@ -73,7 +73,13 @@ from torchdiffeq import odeint
 from tqdm.auto import tqdm
 
 from . import __version__, backends
-from .compile import OscillatorRNN, StabilityWarning, StackedOscillatorRNN, compile
+from .compile import (
+    OscillatorRNN,
+    StabilityWarning,
+    StackedOscillatorRNN,
+    compile,
+    compiled_layers,
+)
 from .io import write_json, write_netcdf, write_text
 from .systems import CoRNN, LinearOscillators, UnICORNN
 from .systems.base import SecondOrderSystem
@@ -405,10 +411,6 @@ def _load_average() -> list[float] | None:
 # ------------------------------------------------------------------------------- methods
 
 
-def _layers(rnn: OscillatorRNN | StackedOscillatorRNN) -> list[OscillatorRNN]:
-    return list(rnn.layers) if isinstance(rnn, StackedOscillatorRNN) else [rnn]
-
-
 class _FirstOrder:
     """``(y, v)' = (s v, s a(y, v, x_k, t))``: a layer's ODE for torchdiffeq, with the encoded
     input ``x_k`` of step ``k`` held over ``[t_k, t_{k+1}]`` and ``s`` the per-unit step scale
@@ -443,7 +445,7 @@ def _odeint_forward(rnn: OscillatorRNN | StackedOscillatorRNN, u: Tensor, method
     """Each layer of ``rnn`` integrated by torchdiffeq ``odeint`` (:class:`_FirstOrder`) over
     the grid ``t_k = k dt``: ``T`` fixed steps of ``dt``, the compiled scheme's step count."""
     x = u
-    for layer in _layers(rnn):
+    for layer in compiled_layers(rnn):
         system = layer.system
         encoded = system.encode_input(x)
         dt = layer.dt.detach()
@@ -503,7 +505,7 @@ def _build_method(
             lambda u: _odeint_forward(rnn, u, method),
             f"torchdiffeq odeint, method={method}, fixed grid t_k = k dt",
         )
-    layers = _layers(rnn)
+    layers = compiled_layers(rnn)
     chosen = layers[0].backend.name
     detail = f"auto -> {chosen}" if name == "auto" else ""
     reversible = all(layer.integrator.is_reversible_for(layer.system) for layer in layers)
@@ -520,7 +522,7 @@ def _unsupported_reason(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StabilityWarning)
         rnn = compile(system, case.integrator, dt=case.dt)
-    for layer in _layers(rnn):
+    for layer in compiled_layers(rnn):
         try:
             backends.get(name, layer)
         except ValueError as error:

@@ -459,6 +459,11 @@ class StackedOscillatorRNN(nn.Module):
         return [(y0[k], v0[k]) for k in range(len(self.layers))]
 
 
+def compiled_layers(rnn: OscillatorRNN | StackedOscillatorRNN) -> list[OscillatorRNN]:
+    """The layers of a compiled module, in order: a stack's, or the module itself."""
+    return list(rnn.layers) if isinstance(rnn, StackedOscillatorRNN) else [rnn]
+
+
 def compile(  # noqa: A001 - the public name of DESIGN.md
     system: SecondOrderSystem | SystemStack,
     integrator: str | Integrator,

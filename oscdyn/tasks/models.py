@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import compile as compile_system
-from ..compile import StabilityWarning, StackedOscillatorRNN
+from ..compile import StabilityWarning, compiled_layers
 from ..systems import (
     CoRNN,
     HamiltonianRNN,
@@ -132,8 +132,7 @@ class OscillatorTaskModel(TaskModel):
 
     def backend_name(self) -> str:
         """Layers on different backends are named in order, joined by ``/``."""
-        layers = self.rnn.layers if isinstance(self.rnn, StackedOscillatorRNN) else [self.rnn]
-        return "/".join(dict.fromkeys(layer.backend.name for layer in layers))
+        return "/".join(dict.fromkeys(layer.backend.name for layer in compiled_layers(self.rnn)))
 
     def stability_message(self) -> str | None:
         return self.rnn.stability_message()
